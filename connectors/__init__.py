@@ -1,0 +1,1 @@
+"""Tracker connectors: one package per tracker."""

@@ -1,0 +1,1 @@
+"""Scheduled units of work."""

@@ -1,0 +1,3 @@
+from trackpulse.cli import main
+
+main()

@@ -1,0 +1,244 @@
+"""The store's tables: the normalised model of METRICS.md §1 plus sync bookkeeping.
+
+Every row is keyed by (source, the tracker's stable id), so every write can be an
+idempotent upsert. Raw payloads (`Item.raw`, `History.raw`) are kept so derived rows
+can be re-derived when a mapping changes. Secrets are never stored here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on SQLite and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store; use UTC-aware datetimes")
+        value = value.astimezone(timezone.utc)
+        # SQLite has no time zones: store naive UTC text that sorts correctly.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UtcDateTime(), nullable=nullable, index=index))
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=nullable))
+
+
+class SourceState(SQLModel, table=True):
+    """Per source: what kind of tracker it is and how its last runs went."""
+
+    __tablename__ = "source_state"
+    name: str = Field(primary_key=True)
+    kind: str
+    base_url: str = ""
+    deployment: str | None = None  # Cloud | Server (Jira), Trello
+    last_run_started: datetime | None = _ts()
+    last_run_finished: datetime | None = _ts()
+    last_success: datetime | None = _ts()
+    last_error: str | None = None
+    last_run_requests: int | None = None
+    mapping_hash: str | None = None  # config that shapes derived rows; a change triggers re-derivation
+
+
+class SyncCursor(SQLModel, table=True):
+    """Where the next incremental run starts, per (source, entity). Tracker clock only."""
+
+    __tablename__ = "sync_cursor"
+    source: str = Field(primary_key=True)
+    entity: str = Field(primary_key=True)
+    value: str
+    updated_at: datetime | None = _ts()
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "project"
+    source: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    project_id: str = ""
+    name: str = ""
+
+
+class StatusDef(SQLModel, table=True):
+    """Status catalogue (Jira statuses; Trello lists) with the category metrics use."""
+
+    __tablename__ = "status_def"
+    source: str = Field(primary_key=True)
+    status_id: str = Field(primary_key=True)
+    name: str
+    category: str  # todo | in_progress | done
+
+
+class Item(SQLModel, table=True):
+    __tablename__ = "item"
+    __table_args__ = (sa.Index("ix_item_source_project", "source", "project"),)
+    source: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    key: str = Field(index=True)
+    project: str
+    summary: str = ""
+    type: str
+    priority: str | None = None
+    is_defect: bool = False
+    status_id: str
+    status_name: str
+    status_category: str
+    points: float | None = None
+    sprint_ids: list[str] | None = _json()
+    created: datetime = _ts(nullable=False)
+    updated: datetime = _ts(nullable=False)
+    resolved_at: datetime | None = _ts()
+    reporter: str | None = None
+    reporter_name: str | None = None
+    assignee: str | None = None
+    archived: bool = False
+    deleted: bool = False
+    deleted_at: datetime | None = _ts()
+    raw: dict[str, Any] | None = _json()
+
+
+class History(SQLModel, table=True):
+    """Raw history entries (Jira changelog histories, Trello actions): append-only."""
+
+    __tablename__ = "history"
+    source: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    history_id: str = Field(primary_key=True)
+    at: datetime = _ts(nullable=False)
+    author: str | None = None
+    raw: dict[str, Any] | None = _json()
+
+
+class Transition(SQLModel, table=True):
+    __tablename__ = "transition"
+    source: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    history_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    at: datetime = _ts(nullable=False)
+    from_status_id: str | None = None
+    to_status_id: str
+    from_name: str | None = None
+    to_name: str | None = None
+
+
+class SprintChange(SQLModel, table=True):
+    __tablename__ = "sprint_change"
+    source: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    history_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    at: datetime = _ts(nullable=False)
+    from_sprint_ids: list[str] | None = _json()
+    to_sprint_ids: list[str] | None = _json()
+
+
+class EstimateChange(SQLModel, table=True):
+    __tablename__ = "estimate_change"
+    source: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    history_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    at: datetime = _ts(nullable=False)
+    from_points: float | None = None
+    to_points: float | None = None
+
+
+class Worklog(SQLModel, table=True):
+    __tablename__ = "worklog"
+    source: str = Field(primary_key=True)
+    worklog_id: str = Field(primary_key=True)
+    item_id: str = Field(index=True)
+    author: str
+    author_id: str | None = None
+    started: datetime = _ts(nullable=False)
+    seconds: int
+    updated: datetime = _ts(nullable=False)
+    deleted: bool = False
+
+
+class Comment(SQLModel, table=True):
+    """Comment metadata: who and when. Bodies are never stored."""
+
+    __tablename__ = "comment"
+    source: str = Field(primary_key=True)
+    comment_id: str = Field(primary_key=True)
+    item_id: str = Field(index=True)
+    author: str | None = None
+    author_name: str | None = None
+    created: datetime = _ts(nullable=False)
+    updated: datetime | None = _ts()
+    deleted: bool = False
+
+
+class Board(SQLModel, table=True):
+    __tablename__ = "board"
+    source: str = Field(primary_key=True)
+    board_id: str = Field(primary_key=True)
+    name: str
+    type: str = ""
+    project: str | None = None
+
+
+class Sprint(SQLModel, table=True):
+    __tablename__ = "sprint"
+    source: str = Field(primary_key=True)
+    sprint_id: str = Field(primary_key=True)
+    board_id: str | None = None
+    name: str
+    state: str
+    start: datetime | None = _ts()
+    end: datetime | None = _ts()
+    complete: datetime | None = _ts()
+    goal: str | None = None
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """Every accepted webhook delivery, stored before it is processed (never lost) and
+    keyed by the tracker's delivery id (duplicates are recognised)."""
+
+    __tablename__ = "webhook_delivery"
+    source: str = Field(primary_key=True)
+    delivery_id: str = Field(primary_key=True)
+    received_at: datetime = _ts(nullable=False)
+    event: str = ""
+    body: dict[str, Any] | None = _json()
+    processed_at: datetime | None = _ts()
+    error: str | None = None
+
+
+class AlertSent(SQLModel, table=True):
+    """Alerts already posted, so a repeated evaluation never posts twice."""
+
+    __tablename__ = "alert_sent"
+    source: str = Field(primary_key=True)
+    alert_key: str = Field(primary_key=True)
+    sent_at: datetime = _ts(nullable=False)
+    channel: str = ""
+
+
+ALL_TABLES = [
+    SourceState, SyncCursor, Project, StatusDef, Item, History, Transition, SprintChange,
+    EstimateChange, Worklog, Comment, Board, Sprint, WebhookDelivery, AlertSent,
+]

@@ -1,0 +1,250 @@
+"""Every write into the store: idempotent upserts of normalised records.
+
+Sync pages and webhook deliveries both end here (`apply_bundles`). Rules:
+- an item is only overwritten by data at least as new (`updated`), so an older webhook
+  arriving late never undoes a newer sync;
+- histories are append-only (insert or ignore), keyed by the tracker's history id;
+- a complete child list (worklogs, comments) marks rows absent from it deleted;
+- a deletion is a tombstone that newer data for the same id can lift (Jira restores).
+The caller owns the transaction: a page and its cursor commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+from trackpulse.records import (
+    BoardRecord,
+    ItemBundle,
+    ProjectRecord,
+    SprintRecord,
+    StatusRecord,
+)
+from trackpulse.store.models import (
+    Board,
+    Comment,
+    EstimateChange,
+    History,
+    Item,
+    Project,
+    SourceState,
+    Sprint,
+    SprintChange,
+    StatusDef,
+    SyncCursor,
+    Transition,
+    Worklog,
+)
+
+# SQLite allows 32766 bound parameters per statement; PostgreSQL 65535.
+_MAX_PARAMS = 30000
+
+
+def _insert(session: Session, model: type[SQLModel]) -> Any:
+    table = model.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
+    if not rows:
+        return
+    per = max(1, _MAX_PARAMS // max(1, len(rows[0])))
+    for i in range(0, len(rows), per):
+        yield rows[i:i + per]
+
+
+def upsert(
+    session: Session,
+    model: type[SQLModel],
+    rows: Sequence[dict[str, Any]],
+    *,
+    update: Sequence[str] | None = None,
+    newer_than: str | None = None,
+) -> None:
+    """Insert rows; on key conflict update `update` columns (all non-key by default),
+    or do nothing when `update` is empty. With `newer_than`, only replace a stored row
+    whose column of that name is not newer than the incoming one."""
+    if not rows:
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    keys = [c.name for c in table.primary_key.columns]
+    cols = list(rows[0].keys())
+    if update is None:
+        update = [c for c in cols if c not in keys]
+    for chunk in _chunks(rows):
+        stmt = _insert(session, model).values(list(chunk))
+        if not update:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        else:
+            where = None
+            if newer_than:
+                where = table.c[newer_than] <= stmt.excluded[newer_than]
+            stmt = stmt.on_conflict_do_update(
+                index_elements=keys, set_={c: stmt.excluded[c] for c in update}, where=where
+            )
+        session.execute(stmt)
+
+
+def _item_row(source: str, bundle: ItemBundle) -> dict[str, Any]:
+    item = bundle.item
+    assert item is not None
+    row = asdict(item)
+    row["sprint_ids"] = list(item.sprint_ids)
+    row["source"] = source
+    row["deleted"] = False
+    row["deleted_at"] = None
+    return row
+
+
+def apply_bundles(session: Session, source: str, bundles: Sequence[ItemBundle]) -> None:
+    """Write items with their histories, worklogs and comments (the one write path)."""
+    items = [_item_row(source, b) for b in bundles if b.item is not None]
+    upsert(session, Item, items, newer_than="updated")
+
+    histories: list[dict[str, Any]] = []
+    transitions: list[dict[str, Any]] = []
+    sprint_changes: list[dict[str, Any]] = []
+    estimates: list[dict[str, Any]] = []
+    for b in bundles:
+        for h in b.histories or ():
+            base = {"source": source, "item_id": h.item_id, "history_id": h.history_id}
+            histories.append({**base, "at": h.at, "author": h.author, "raw": h.raw})
+            transitions += [{**base, **asdict(t)} for t in h.transitions]
+            sprint_changes += [
+                {**base, "seq": s.seq, "at": s.at, "from_sprint_ids": list(s.from_sprint_ids),
+                 "to_sprint_ids": list(s.to_sprint_ids)} for s in h.sprint_changes
+            ]
+            estimates += [{**base, **asdict(e)} for e in h.estimate_changes]
+    upsert(session, History, histories, update=[])
+    upsert(session, Transition, transitions, update=[])
+    upsert(session, SprintChange, sprint_changes, update=[])
+    upsert(session, EstimateChange, estimates, update=[])
+
+    worklogs: list[dict[str, Any]] = []
+    comments: list[dict[str, Any]] = []
+    for b in bundles:
+        for w in (b.worklogs or []) + b.partial_worklogs:
+            worklogs.append({**asdict(w), "source": source, "deleted": False})
+        for c in (b.comments or []) + b.partial_comments:
+            comments.append({**asdict(c), "source": source, "deleted": False})
+        if b.worklogs is not None:
+            keep = [w.worklog_id for w in b.worklogs]
+            session.execute(
+                sa.update(Worklog).where(
+                    Worklog.source == source, Worklog.item_id == b.item_id,  # type: ignore[arg-type]
+                    Worklog.worklog_id.not_in(keep),  # type: ignore[attr-defined]
+                ).values(deleted=True)
+            )
+        if b.comments is not None:
+            keep = [c.comment_id for c in b.comments]
+            session.execute(
+                sa.update(Comment).where(
+                    Comment.source == source, Comment.item_id == b.item_id,  # type: ignore[arg-type]
+                    Comment.comment_id.not_in(keep),  # type: ignore[attr-defined]
+                ).values(deleted=True)
+            )
+    upsert(session, Worklog, worklogs, newer_than="updated")
+    upsert(session, Comment, comments)
+
+
+def mark_items_deleted(session: Session, source: str, item_ids: Iterable[str], at: datetime) -> int:
+    """Tombstone items. `updated` moves to `at` so an older update cannot resurrect them."""
+    ids = list(item_ids)
+    n = 0
+    for i in range(0, len(ids), 5000):
+        res = session.execute(
+            sa.update(Item).where(
+                Item.source == source, Item.item_id.in_(ids[i:i + 5000]),  # type: ignore[attr-defined]
+                Item.deleted.is_(False), Item.updated <= at,  # type: ignore[attr-defined]
+            ).values(deleted=True, deleted_at=at, updated=at)
+        )
+        n += res.rowcount or 0
+    return n
+
+
+def reconcile_deleted_items(session: Session, source: str, alive_ids: set[str], at: datetime) -> int:
+    """After a full sweep: every stored live item the tracker no longer lists is deleted."""
+    stored = session.execute(
+        sa.select(Item.item_id).where(Item.source == source, Item.deleted.is_(False))  # type: ignore[attr-defined]
+    ).scalars()
+    gone = [i for i in stored if i not in alive_ids]
+    if not gone:
+        return 0
+    ids = gone
+    for i in range(0, len(ids), 5000):
+        session.execute(
+            sa.update(Item).where(Item.source == source, Item.item_id.in_(ids[i:i + 5000]))  # type: ignore[attr-defined]
+            .values(deleted=True, deleted_at=at)
+        )
+    return len(gone)
+
+
+def delete_worklogs(session: Session, source: str, worklog_ids: Iterable[str]) -> None:
+    ids = list(worklog_ids)
+    for i in range(0, len(ids), 5000):
+        session.execute(
+            sa.update(Worklog).where(Worklog.source == source, Worklog.worklog_id.in_(ids[i:i + 5000]))  # type: ignore[attr-defined]
+            .values(deleted=True)
+        )
+
+
+def delete_comments(session: Session, source: str, comment_ids: Iterable[str]) -> None:
+    ids = list(comment_ids)
+    session.execute(
+        sa.update(Comment).where(Comment.source == source, Comment.comment_id.in_(ids))  # type: ignore[attr-defined]
+        .values(deleted=True)
+    )
+
+
+def upsert_statuses(session: Session, source: str, statuses: Sequence[StatusRecord]) -> None:
+    upsert(session, StatusDef, [{**asdict(s), "source": source} for s in statuses])
+
+
+def upsert_projects(session: Session, source: str, projects: Sequence[ProjectRecord]) -> None:
+    upsert(session, Project, [{**asdict(p), "source": source} for p in projects])
+
+
+def upsert_boards(session: Session, source: str, boards: Sequence[BoardRecord]) -> None:
+    upsert(session, Board, [{**asdict(b), "source": source} for b in boards])
+
+
+def upsert_sprints(session: Session, source: str, sprints: Sequence[SprintRecord]) -> None:
+    upsert(session, Sprint, [{**asdict(s), "source": source} for s in sprints])
+
+
+def delete_sprints(session: Session, source: str, sprint_ids: Iterable[str]) -> None:
+    session.execute(sa.delete(Sprint).where(Sprint.source == source, Sprint.sprint_id.in_(list(sprint_ids))))  # type: ignore[attr-defined]
+
+
+def get_cursor(session: Session, source: str, entity: str) -> str | None:
+    row = session.get(SyncCursor, (source, entity))
+    return row.value if row else None
+
+
+def set_cursor(session: Session, source: str, entity: str, value: str) -> None:
+    upsert(session, SyncCursor, [{"source": source, "entity": entity, "value": value,
+                                  "updated_at": datetime.now(timezone.utc)}])
+
+
+def clear_cursor(session: Session, source: str, entity: str) -> None:
+    session.execute(sa.delete(SyncCursor).where(SyncCursor.source == source, SyncCursor.entity == entity))  # type: ignore[arg-type]
+
+
+def record_run(session: Session, name: str, kind: str, **values: Any) -> None:
+    """Create or update the source's bookkeeping row with the given columns."""
+    state = session.get(SourceState, name)
+    if state is None:
+        state = SourceState(name=name, kind=kind)
+        session.add(state)
+    for k, v in values.items():
+        setattr(state, k, v)
