@@ -1,0 +1,133 @@
+"""Reading the store into the frames the metrics functions take (the only I/O of metrics).
+
+Deleted Jira issues and archived Trello cards are left out here, once, so that no
+metric can count them. Historical statuses get their category from the status
+catalogue (METRICS.md §1), not from the item's current status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from trackpulse.store.db import Store
+from trackpulse.store.models import (
+    Board,
+    Comment,
+    EstimateChange,
+    Item,
+    Sprint,
+    SprintChange,
+    StatusDef,
+    Transition,
+    Worklog,
+)
+
+_TS_COLS = {"created", "at", "started", "start", "end", "complete"}
+
+
+def _frame(store: Store, stmt: Any, columns: Sequence[str]) -> pd.DataFrame:
+    with store.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    df = pd.DataFrame.from_records(rows, columns=list(columns))
+    for c in df.columns:
+        if c in _TS_COLS:
+            df[c] = pd.to_datetime(df[c], utc=True)
+    return df
+
+
+def _in_sources(col: Any, sources: Sequence[str] | None) -> Any:
+    return col.in_(list(sources)) if sources else sa.true()
+
+
+def _as_tuple(v: Any) -> tuple[str, ...]:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ()
+    return tuple(str(x) for x in v)
+
+
+def load_frames(store: Store, sources: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The store's live data as the frames of `trackpulse.metrics.frames.MetricsInput`."""
+    item_cols = ["source", "project", "item_id", "key", "type", "priority", "is_defect", "status_id",
+                 "status_category", "points", "created", "reporter", "sprint_ids"]
+    items = _frame(
+        store,
+        sa.select(*[getattr(Item, c) for c in item_cols]).where(
+            Item.deleted.is_(False), Item.archived.is_(False), _in_sources(Item.source, sources)  # type: ignore[attr-defined]
+        ),
+        item_cols,
+    )
+    items["sprint_ids"] = [_as_tuple(v) for v in items["sprint_ids"]]
+    items["points"] = items["points"].astype("float64")
+    items["is_defect"] = items["is_defect"].astype(bool)
+    live = items[["source", "item_id"]]
+
+    def children(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.merge(live, on=["source", "item_id"], how="inner")
+
+    statuses = _frame(store, sa.select(StatusDef.source, StatusDef.status_id, StatusDef.name, StatusDef.category)
+                      .where(_in_sources(StatusDef.source, sources)), ["source", "status_id", "name", "category"])
+
+    t_cols = ["source", "item_id", "at", "seq", "from_status_id", "to_status_id", "history_id"]
+    transitions = children(_frame(store, sa.select(*[getattr(Transition, c) for c in t_cols])
+                                  .where(_in_sources(Transition.source, sources)), t_cols))
+    cat = statuses.set_index(["source", "status_id"])["category"]
+    transitions = transitions.sort_values(["source", "item_id", "at", "history_id", "seq"], kind="stable")
+    # seq within an item: histories sort by time, then id, then position inside the history
+    transitions["seq"] = transitions.groupby(["source", "item_id"]).cumcount()
+    transitions = transitions.drop(columns=["history_id"]).reset_index(drop=True)
+    transitions["from_category"] = _lookup(cat, transitions, "from_status_id")
+    transitions["to_category"] = _lookup(cat, transitions, "to_status_id")
+
+    s_cols = ["source", "item_id", "at", "seq", "from_sprint_ids", "to_sprint_ids", "history_id"]
+    sprint_changes = children(_frame(store, sa.select(*[getattr(SprintChange, c) for c in s_cols])
+                                     .where(_in_sources(SprintChange.source, sources)), s_cols))
+    sprint_changes = _ordered(sprint_changes)
+    for c in ("from_sprint_ids", "to_sprint_ids"):
+        sprint_changes[c] = [_as_tuple(v) for v in sprint_changes[c]]
+
+    e_cols = ["source", "item_id", "at", "seq", "from_points", "to_points", "history_id"]
+    estimate_changes = _ordered(children(_frame(store, sa.select(*[getattr(EstimateChange, c) for c in e_cols])
+                                                .where(_in_sources(EstimateChange.source, sources)), e_cols)))
+    for c in ("from_points", "to_points"):
+        estimate_changes[c] = estimate_changes[c].astype("float64")
+
+    w_cols = ["source", "item_id", "worklog_id", "author", "started", "seconds"]
+    worklogs = children(_frame(store, sa.select(*[getattr(Worklog, c) for c in w_cols]).where(
+        Worklog.deleted.is_(False), _in_sources(Worklog.source, sources)), w_cols))  # type: ignore[attr-defined]
+
+    c_cols = ["source", "item_id", "comment_id", "author", "created"]
+    comments = children(_frame(store, sa.select(*[getattr(Comment, c) for c in c_cols]).where(
+        Comment.deleted.is_(False), _in_sources(Comment.source, sources)), c_cols))  # type: ignore[attr-defined]
+
+    sp_cols = ["source", "board_id", "sprint_id", "name", "state", "start", "end", "complete"]
+    sprints = _frame(store, sa.select(*[getattr(Sprint, c) for c in sp_cols])
+                     .where(_in_sources(Sprint.source, sources)), sp_cols)
+    b_cols = ["source", "board_id", "name"]
+    boards = _frame(store, sa.select(Board.source, Board.board_id, Board.name)
+                    .where(_in_sources(Board.source, sources)), b_cols)
+    return {
+        "items": items, "transitions": transitions, "statuses": statuses, "sprint_changes": sprint_changes,
+        "estimate_changes": estimate_changes, "worklogs": worklogs, "comments": comments,
+        "sprints": sprints, "boards": boards,
+    }
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.sort_values(["source", "item_id", "at", "history_id", "seq"], kind="stable")
+    frame["seq"] = frame.groupby(["source", "item_id"]).cumcount()
+    return frame.drop(columns=["history_id"]).reset_index(drop=True)
+
+
+def _lookup(cat: pd.Series, frame: pd.DataFrame, column: str) -> pd.Series:
+    if frame.empty:
+        return pd.Series([], dtype=object)
+    idx = pd.MultiIndex.from_arrays([frame["source"], frame[column]])
+    values = cat.reindex(idx).to_numpy(dtype=object)
+    # A status missing from the catalogue (deleted from the workflow) counts as todo.
+    values = np.where(pd.isna(values) & frame[column].notna().to_numpy(), "todo", values)
+    return pd.Series(values, index=frame.index, dtype=object).where(frame[column].notna(), None)
