@@ -8,12 +8,13 @@ catalogue (METRICS.md §1), not from the item's current status.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from trackpulse.config import AppConfig
 from trackpulse.store.db import Store
 from trackpulse.store.models import (
     Board,
@@ -26,6 +27,9 @@ from trackpulse.store.models import (
     Transition,
     Worklog,
 )
+
+if TYPE_CHECKING:
+    from trackpulse.metrics.frames import MetricsInput
 
 _TS_COLS = {"created", "at", "started", "start", "end", "complete"}
 
@@ -131,3 +135,55 @@ def _lookup(cat: pd.Series, frame: pd.DataFrame, column: str) -> pd.Series:
     # A status missing from the catalogue (deleted from the workflow) counts as todo.
     values = np.where(pd.isna(values) & frame[column].notna().to_numpy(), "todo", values)
     return pd.Series(values, index=frame.index, dtype=object).where(frame[column].notna(), None)
+
+
+def settings_from_config(cfg: AppConfig) -> dict[str, Any]:
+    """The metrics settings (sources, SLA, cost) of a loaded configuration."""
+    from trackpulse.metrics.frames import (
+        BusinessCalendar,
+        CostSettings,
+        SlaPolicy,
+        SlaSettings,
+        SourceSettings,
+    )
+
+    sources = {}
+    for s in cfg.sources:
+        if s.kind == "trello":
+            sources[s.name] = SourceSettings(name=s.name, kind="trello", kloc=dict(s.kloc),
+                                             iteration_days=s.iteration_days, iteration_start=s.iteration_start)
+        else:
+            sources[s.name] = SourceSettings(name=s.name, kind="jira", kloc=dict(s.kloc))
+    calendars = {
+        name: BusinessCalendar(name=name, timezone=c.timezone, days=tuple(c.days), hours=tuple(c.hours),
+                               holidays=tuple(c.holidays))
+        for name, c in cfg.sla.calendars.items()
+    }
+    policies = tuple(
+        SlaPolicy(name=p.name, priorities=tuple(p.priorities), types=tuple(p.types), projects=tuple(p.projects),
+                  response_hours=p.response_hours, resolution_hours=p.resolution_hours, calendar=p.calendar,
+                  pause_statuses=tuple(p.pause_statuses), at_risk_ratio=p.at_risk_ratio)
+        for p in cfg.sla.policies
+    )
+    budgets = {}
+    for key, amount in cfg.costs.budgets.items():
+        source, _, project = key.partition("/")
+        budgets[(source, project)] = amount
+    cost = CostSettings(currency=cfg.costs.currency, default_rate=cfg.costs.default_rate,
+                        rates=dict(cfg.costs.rates), budgets=budgets)
+    return {"sources": sources, "sla": SlaSettings(calendars=calendars, policies=policies), "cost": cost}
+
+
+def load_input(store: Store, cfg: AppConfig, sources: Sequence[str] | None = None) -> MetricsInput:
+    """Everything `build_report` needs: the store's live rows and the configured settings."""
+    from trackpulse.metrics.frames import MetricsInput
+
+    frames = load_frames(store, sources)
+    for frame in frames.values():
+        for c in frame.columns:
+            if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
+                frame[c] = frame[c].dt.as_unit("ns")
+    settings = settings_from_config(cfg)
+    if sources:
+        settings["sources"] = {k: v for k, v in settings["sources"].items() if k in sources}
+    return MetricsInput(**frames, **settings)
