@@ -1,1 +1,14 @@
-"""Jira connector."""
+"""Jira connector (Cloud REST v3, Server/Data Center REST v2, agile 1.0).
+
+- `client.py`: HTTP only (auth, endpoints, paging) over `trackpulse.http.TrackerHttp`;
+- `mapping.py`: Jira JSON → normalised records, pure;
+- `sync.py`: the connector (`check`, `sync`): what is fetched, in which order, committed how;
+- `webhook.py`: `apply_webhook`, one delivery through the same mapping and writer;
+- `rederive.py`: rebuild derived rows from stored raw JSON after a mapping change.
+"""
+
+from trackpulse.connectors.jira.rederive import rederive
+from trackpulse.connectors.jira.sync import JiraConnector, open_connector
+from trackpulse.connectors.jira.webhook import apply_webhook
+
+__all__ = ["JiraConnector", "apply_webhook", "open_connector", "rederive"]

@@ -1,0 +1,203 @@
+"""Benchmark of `trackpulse.metrics.build_report` on synthetic worlds.
+
+    .venv/bin/python bench/bench_metrics.py                  # 10k, 100k, 1M items
+    .venv/bin/python bench/bench_metrics.py --sizes 10000 100000 --extras
+
+Each size runs in its own child process so that peak memory (ru_maxrss) belongs to that
+size alone. A world of N items has about 10 status transitions per item (10·N rows),
+one Sprint field change, one estimate change, two worklogs and one comment per item,
+20 projects on 5 boards with 40 sprints each, and two SLA policies (one on a business
+calendar with lunch break, holidays and a time zone, one 24x7 with a pause status).
+Prints wall time of building the input and of the report, peak RSS, and the growth
+ratios between consecutive sizes (time and memory per 10x items).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+
+from trackpulse.metrics import (
+    BusinessCalendar,
+    MetricsInput,
+    SlaPolicy,
+    SlaSettings,
+    SourceSettings,
+    build_extras,
+    build_report,
+    make_frame,
+)
+
+SOURCE = "bench-jira"
+AS_OF = "2026-11-20T00:00:00Z"
+T0 = pd.Timestamp("2024-01-01T00:00:00Z").value
+SPAN = pd.Timestamp(AS_OF).value - T0
+HOUR = 3_600_000_000_000
+STATUSES = [("1", "To Do", "todo"), ("2", "In Progress", "in_progress"), ("3", "Review", "in_progress"),
+            ("4", "Waiting for customer", "in_progress"), ("5", "Done", "done")]
+CATEGORY = np.array([c for _, _, c in STATUSES], dtype=object)
+STATUS_IDS = np.array([s for s, _, _ in STATUSES], dtype=object)
+
+
+def _instants(ns: np.ndarray) -> pd.Series:
+    return pd.Series(ns.astype("datetime64[ns]")).dt.tz_localize("UTC")
+
+
+def synthetic_input(n: int, transitions_per_item: int = 10, seed: int = 7) -> MetricsInput:
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"{10000 + i}" for i in range(n)], dtype=object)
+    projects = np.array([f"P{i:02d}" for i in range(20)], dtype=object)
+    proj = projects[rng.integers(0, 20, n)]
+    keys = np.array([f"{p}-{i}" for p, i in zip(proj.tolist(), range(n))], dtype=object)
+    created = T0 + rng.integers(0, SPAN - 30 * 24 * HOUR, n)
+
+    # Status walk: each move jumps to a random other status, gaps of 0-72 h.
+    k = transitions_per_item
+    item = np.repeat(np.arange(n), k)
+    gaps = rng.integers(1, 72 * HOUR, n * k)
+    at = created[item] + np.cumsum(gaps.reshape(n, k), axis=1).ravel()
+    to = rng.integers(0, len(STATUSES), n * k)
+    # Bias the last move to Done so that most items resolve.
+    last = np.arange(n) * k + k - 1
+    to[last] = np.where(rng.random(n) < 0.8, 4, to[last])
+    prev = np.empty_like(to)
+    prev.reshape(n, k)[:, 1:] = to.reshape(n, k)[:, :-1]
+    prev.reshape(n, k)[:, 0] = 0
+    current = to[last]
+
+    transitions = pd.DataFrame({
+        "source": SOURCE, "item_id": ids[item], "at": _instants(at), "seq": np.tile(np.arange(k), n),
+        "from_status_id": STATUS_IDS[prev], "to_status_id": STATUS_IDS[to],
+        "from_category": CATEGORY[prev], "to_category": CATEGORY[to],
+    })
+
+    boards = [str(b) for b in range(5)]
+    sprint_len = 14 * 24 * HOUR
+    sprint_rows = []
+    for b in boards:
+        for s in range(40):
+            start = T0 + s * sprint_len
+            complete = start + sprint_len
+            closed = complete <= pd.Timestamp(AS_OF).value
+            sprint_rows.append({"source": SOURCE, "board_id": b, "sprint_id": f"{b}{s:03d}", "name": f"B{b} S{s}",
+                                "state": "closed" if closed else "active", "start": pd.Timestamp(start, tz="UTC"),
+                                "end": pd.Timestamp(complete, tz="UTC"),
+                                "complete": pd.Timestamp(complete, tz="UTC") if closed else None})
+    board_of = rng.integers(0, 5, n)
+    sprint_no = np.clip((created - T0) // sprint_len, 0, 39)
+    sprint_of = np.array([f"{b}{s:03d}" for b, s in zip(board_of.tolist(), sprint_no.tolist())], dtype=object)
+    in_sprint = rng.random(n) < 0.7
+    change_at = created + rng.integers(1, 20 * 24 * HOUR, n)
+    next_sprint = np.array([f"{b}{min(s + 1, 39):03d}" for b, s in zip(board_of.tolist(), sprint_no.tolist())],
+                           dtype=object)
+    sprint_ids = np.array([(a, b) if m else () for a, b, m in zip(sprint_of, next_sprint, in_sprint)], dtype=object)
+    from_ids = np.array([(a,) if m else () for a, m in zip(sprint_of, in_sprint)], dtype=object)
+
+    points_now = rng.choice(np.array([1, 2, 3, 5, 8, 13, np.nan]), n)
+    est_at = created + rng.integers(1, 10 * 24 * HOUR, n)
+
+    wl_item = np.repeat(np.arange(n), 2)
+    authors = np.array(["Ada Li", "Bo Chen", "Cy Diaz", "Di Evans", "Ed Fu"], dtype=object)
+
+    items = pd.DataFrame({
+        "source": SOURCE, "project": proj, "item_id": ids, "key": keys,
+        "type": np.where(rng.random(n) < 0.2, "Bug", "Story"),
+        "priority": np.array(["P1", "P2", "P3", None], dtype=object)[rng.integers(0, 4, n)],
+        "is_defect": rng.random(n) < 0.2, "status_id": STATUS_IDS[current], "status_category": CATEGORY[current],
+        "points": points_now, "created": _instants(created),
+        "reporter": np.array(["u1", "u2", "u3"], dtype=object)[rng.integers(0, 3, n)], "sprint_ids": sprint_ids,
+    })
+    return MetricsInput(
+        items=items, transitions=transitions,
+        statuses=make_frame("statuses", [{"source": SOURCE, "status_id": s, "name": nm, "category": c}
+                                         for s, nm, c in STATUSES]),
+        sprint_changes=pd.DataFrame({"source": SOURCE, "item_id": ids[in_sprint], "at": _instants(change_at[in_sprint]),
+                                     "seq": 0, "from_sprint_ids": from_ids[in_sprint],
+                                     "to_sprint_ids": sprint_ids[in_sprint]}),
+        estimate_changes=pd.DataFrame({"source": SOURCE, "item_id": ids, "at": _instants(est_at), "seq": 0,
+                                       "from_points": rng.choice(np.array([1.0, 3.0, np.nan]), n),
+                                       "to_points": points_now}),
+        worklogs=pd.DataFrame({"source": SOURCE, "item_id": ids[wl_item], "worklog_id": np.arange(2 * n).astype(str),
+                               "author": authors[rng.integers(0, 5, 2 * n)],
+                               "started": _instants(created[wl_item] + rng.integers(0, 48 * HOUR, 2 * n)),
+                               "seconds": rng.integers(900, 8 * 3600, 2 * n)}),
+        comments=pd.DataFrame({"source": SOURCE, "item_id": ids, "comment_id": ids,
+                               "author": np.array(["u1", "u2", "u3"], dtype=object)[rng.integers(0, 3, n)],
+                               "created": _instants(created + rng.integers(0, 24 * HOUR, n))}),
+        sprints=make_frame("sprints", sprint_rows),
+        boards=make_frame("boards", [{"source": SOURCE, "board_id": b, "name": f"Board {b}"} for b in boards]),
+        sources={SOURCE: SourceSettings(name=SOURCE, kind="jira", kloc={"P00": 120.0})},
+        sla=SlaSettings(
+            calendars={"office": BusinessCalendar(name="office", timezone="Asia/Shanghai",
+                                                  hours=("09:00-12:00", "13:00-18:00"),
+                                                  holidays=(date(2026, 10, 1), date(2026, 10, 2)))},
+            policies=(SlaPolicy(name="P1", priorities=("P1",), response_hours=1, resolution_hours=8,
+                                calendar="office", pause_statuses=("Waiting for customer",)),
+                      SlaPolicy(name="default", response_hours=24, resolution_hours=120,
+                                pause_statuses=("Waiting for customer",))),
+        ),
+    )
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def child(n: int, extras: bool) -> dict[str, float]:
+    t = time.perf_counter()
+    inp = synthetic_input(n)
+    built = time.perf_counter() - t
+    rss_input = _rss_mb()
+    t = time.perf_counter()
+    report = build_report(inp, as_of=AS_OF)
+    took = time.perf_counter() - t
+    result = {"items": n, "transitions": len(inp.transitions), "input_s": built, "report_s": took,
+              "rss_input_mb": rss_input, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              "sla_clocks": len(report["sla"]), "sprints": len(report["sprints"])}
+    if extras:
+        t = time.perf_counter()
+        build_extras(inp, as_of=AS_OF)
+        result["extras_s"] = time.perf_counter() - t
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--extras", action="store_true", help="also time build_extras")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.extras)))
+        return
+    results = []
+    print(f"{'items':>9} {'transitions':>12} {'input s':>8} {'report s':>9} {'extras s':>9} "
+          f"{'input RSS MB':>13} {'peak RSS MB':>12} {'SLA clocks':>11}")
+    for n in args.sizes:
+        cmd = [sys.executable, __file__, "--child", str(n)] + (["--extras"] if args.extras else [])
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        results.append(r)
+        extras = f"{r['extras_s']:9.2f}" if "extras_s" in r else f"{'-':>9}"
+        print(f"{r['items']:>9} {r['transitions']:>12} {r['input_s']:8.2f} {r['report_s']:9.2f} {extras} "
+              f"{r['rss_input_mb']:13.0f} {r['peak_rss_mb']:12.0f} {r['sla_clocks']:>11}", flush=True)
+    for a, b in pairwise(results):
+        factor = b["items"] / a["items"]
+        print(f"{a['items']} -> {b['items']} items (x{factor:g}): report time x{b['report_s'] / a['report_s']:.2f}, "
+              f"peak RSS x{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

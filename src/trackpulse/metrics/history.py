@@ -1,0 +1,300 @@
+"""As-of replay of item histories (METRICS.md §1 and §2), shared by every family.
+
+`replay()` keeps the items created by `as_of`, gives each a position 0..n-1, and turns
+its status changelog into a *state table*: one row per state the item was in (the
+creation state at `created`, then one per move up to `as_of`), sorted by item then
+time, with `offsets` delimiting each item's rows. Every status question (category at
+an instant, started, resolved, SLA running intervals, cumulative flow) is answered
+from that table with array operations, never a loop over items.
+
+It also owns the two other "value at instant t" replays: points (estimate history)
+and the lookup of any frame's (source, item_id) to item positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from trackpulse.metrics.frames import NAT, MetricsInput, MetricsInputError, instants_ns, str_array
+
+CATEGORY_CODES = {"todo": 0, "in_progress": 1, "done": 2}
+CATEGORY_NAMES = ("todo", "in_progress", "done")
+TODO, IN_PROGRESS, DONE = 0, 1, 2
+NOT_EXISTING = -1  # category "at" an instant before the item was created
+
+
+@dataclass(frozen=True)
+class Window:
+    """`[since, until)` selecting which events count; history itself stops at `as_of` (§2)."""
+
+    as_of: int
+    since: int | None
+    until: int
+
+    def contains(self, t: np.ndarray) -> np.ndarray:
+        inside = (t != NAT) & (t < self.until)
+        if self.since is not None:
+            inside &= t >= self.since
+        return inside
+
+
+def category_codes(values: pd.Series | np.ndarray) -> np.ndarray:
+    """int8 category codes; anything that is not in_progress or done counts as todo (§1)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    lut = np.array([CATEGORY_CODES.get(str(u), TODO) for u in uniques] + [TODO], dtype=np.int8)
+    return lut[codes]  # code -1 (None) picks the trailing TODO
+
+
+class ItemIndex:
+    """Maps (source, item_id) of any frame to item positions (-1: not a kept item)."""
+
+    def __init__(self, sources: np.ndarray, item_ids: np.ndarray) -> None:
+        self._by_source: dict[str, tuple[pd.Index, np.ndarray]] = {}
+        for src in pd.unique(sources):
+            where = np.flatnonzero(sources == src)
+            ids = pd.Index(item_ids[where])
+            if not ids.is_unique:
+                dup = ids[ids.duplicated()][0]
+                raise MetricsInputError(f"source {src}: item_id {dup!r} appears twice in the items frame")
+            self._by_source[str(src)] = (ids, where)
+
+    def positions(self, sources: pd.Series, item_ids: pd.Series) -> np.ndarray:
+        out = np.full(len(item_ids), -1, dtype=np.int64)
+        if len(item_ids) == 0:
+            return out
+        src = str_array(sources)
+        ids = str_array(item_ids)
+        for name, (index, where) in self._by_source.items():
+            mask = src == name
+            if mask.all():  # one source, the common case: no masking of the big frames
+                loc = index.get_indexer(ids)
+                return np.where(loc >= 0, where[np.maximum(loc, 0)], -1)
+            loc = index.get_indexer(ids[mask])
+            out[mask] = np.where(loc >= 0, where[np.maximum(loc, 0)], -1)
+        return out
+
+
+def segment_last_le(values: np.ndarray, offsets: np.ndarray, q_seg: np.ndarray, q_val: np.ndarray) -> np.ndarray:
+    """For each query, the index of the last row of segment `q_seg` whose value <= `q_val`, or -1.
+
+    Rows are sorted by value inside each segment [offsets[s], offsets[s+1]). A binary search
+    run on all queries at once: log2(longest segment) rounds of array operations.
+    """
+    lo = offsets[q_seg].astype(np.int64)
+    hi = offsets[q_seg + 1].astype(np.int64)
+    start = lo.copy()
+    if len(values) == 0:
+        return np.full(len(q_seg), -1, dtype=np.int64)
+    last = len(values) - 1
+    while True:
+        active = lo < hi
+        if not active.any():
+            break
+        mid = (lo + hi) // 2
+        le = values[np.minimum(mid, last)] <= q_val
+        lo = np.where(active & le, mid + 1, lo)
+        hi = np.where(active & ~le, mid, hi)
+    found = lo - 1
+    return np.where(found >= start, found, -1)
+
+
+def group_first(groups: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group, first row) of each group among `rows`, given rows in ascending group order."""
+    if len(rows) == 0:
+        return rows.astype(np.int64), rows.astype(np.int64)
+    g = groups[rows]
+    head = np.r_[True, g[1:] != g[:-1]]
+    return g[head], rows[head]
+
+
+def group_last(groups: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group, last row) of each group among `rows`, given rows in ascending group order."""
+    if len(rows) == 0:
+        return rows.astype(np.int64), rows.astype(np.int64)
+    g = groups[rows]
+    tail = np.r_[g[1:] != g[:-1], True]
+    return g[tail], rows[tail]
+
+
+@dataclass
+class ItemHistory:
+    """Items created by `as_of` and their replayed histories, all keyed by item position."""
+
+    as_of: int
+    items: pd.DataFrame  # RangeIndex = item position
+    index: ItemIndex
+    created: np.ndarray  # int64 ns
+    started: np.ndarray  # int64 ns or NAT
+    resolved: np.ndarray  # int64 ns or NAT
+    category_now: np.ndarray  # int8, as of as_of
+    status_now: np.ndarray  # object status ids, as of as_of
+    points_now: np.ndarray  # float, the current (latest) value
+    project_code: np.ndarray  # int64 into `projects`
+    projects: pd.DataFrame  # source, project; sorted, RangeIndex = project code
+    # State table: row r is item st_pos[r] in status st_status[r] from st_at[r] on.
+    offsets: np.ndarray
+    st_pos: np.ndarray
+    st_at: np.ndarray
+    st_status: np.ndarray
+    st_cat: np.ndarray
+    st_initial: np.ndarray  # bool: the creation state (not a move)
+    # Estimate history sorted by item then time.
+    est_offsets: np.ndarray
+    est_at: np.ndarray
+    est_to: np.ndarray
+    points_before_changes: np.ndarray  # float per item: first change's "from", else current
+
+    @property
+    def n(self) -> int:
+        return len(self.created)
+
+    def st_end(self) -> np.ndarray:
+        """Each state's end: the next state's start, or `as_of` for an item's last state."""
+        end = np.empty_like(self.st_at)
+        if len(end):
+            end[:-1] = self.st_at[1:]
+            end[self.offsets[1:] - 1] = self.as_of
+        return end
+
+    def category_at(self, pos: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Category code of each item at each instant (<= as_of); NOT_EXISTING before `created`."""
+        row = segment_last_le(self.st_at, self.offsets, pos, t)
+        cat = np.where(row >= 0, self.st_cat[np.maximum(row, 0)], NOT_EXISTING)
+        return np.where(t >= self.created[pos], cat, NOT_EXISTING).astype(np.int8)
+
+    def points_at(self, pos: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Points of each item at each instant: the estimate history replayed up to and including t."""
+        row = segment_last_le(self.est_at, self.est_offsets, pos, t)
+        before = self.points_before_changes[pos]
+        if len(self.est_to) == 0:
+            return before.astype(np.float64)
+        return np.where(row >= 0, self.est_to[np.maximum(row, 0)], before)
+
+
+def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) -> ItemHistory:
+    """Replay every item's history up to and including `as_of` (int64 ns)."""
+    items = inp.items
+    if sources is not None:
+        items = items[items["source"].isin(list(sources))]
+    created_all = instants_ns(items["created"])
+    keep = created_all <= as_of
+    items = items[keep].reset_index(drop=True)
+    created = created_all[keep]
+    n = len(items)
+    index = ItemIndex(str_array(items["source"]), str_array(items["item_id"]))
+
+    projects, project_code = _project_codes(items)
+
+    # --- status history -------------------------------------------------------------
+    tr = inp.transitions
+    pos = index.positions(tr["source"], tr["item_id"])
+    sel = np.flatnonzero(pos >= 0)
+    pos = pos[sel]
+    at = instants_ns(tr["at"])[sel]
+    seq = tr["seq"].to_numpy(dtype=np.int64)[sel]
+    order = np.lexsort((seq, at, pos))
+    take = sel[order]
+    pos, at = pos[order], at[order]
+    from_id = str_array(tr["from_status_id"])[take]
+    to_id = str_array(tr["to_status_id"])[take]
+    from_cat = category_codes(tr["from_category"].to_numpy(dtype=object)[take])
+    to_cat = category_codes(tr["to_category"].to_numpy(dtype=object)[take])
+    has_from = pd.notna(from_id)
+
+    # The status at creation: the earliest transition's "from", or the creation record's "to";
+    # with no transitions at all, the current status.
+    init_status = str_array(items["status_id"]).copy()
+    init_cat = category_codes(items["status_category"].to_numpy(dtype=object))
+    first_pos, first_row = group_first(pos, np.arange(len(pos)))
+    first_has_from = has_from[first_row]
+    init_status[first_pos] = np.where(first_has_from, from_id[first_row], to_id[first_row])
+    init_cat[first_pos] = np.where(first_has_from, from_cat[first_row], to_cat[first_row])
+    is_creation = np.zeros(len(pos), dtype=bool)
+    is_creation[first_row] = ~first_has_from
+
+    moves = np.flatnonzero(~is_creation & (at <= as_of))
+    m_pos = pos[moves]
+    # A move stamped before its item's creation (clock skew between systems) counts at creation.
+    m_at = np.maximum(at[moves], created[m_pos]) if n else at[moves]
+
+    counts = 1 + np.bincount(m_pos, minlength=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    move_counts = counts - 1
+    move_starts = np.cumsum(move_counts) - move_counts  # index of each item's first move in `moves`
+    rank = np.arange(len(moves), dtype=np.int64) - move_starts[m_pos]
+    move_rows = offsets[m_pos] + 1 + rank
+    init_rows = offsets[:-1]
+
+    size = int(offsets[-1])
+    st_pos = np.repeat(np.arange(n, dtype=np.int64), counts)
+    st_at = np.empty(size, dtype=np.int64)
+    st_cat = np.empty(size, dtype=np.int8)
+    st_status = np.empty(size, dtype=object)
+    st_initial = np.zeros(size, dtype=bool)
+    st_at[init_rows], st_cat[init_rows], st_status[init_rows] = created, init_cat, init_status
+    st_initial[init_rows] = True
+    st_at[move_rows], st_cat[move_rows], st_status[move_rows] = m_at, to_cat[moves], to_id[moves]
+
+    last_rows = offsets[1:] - 1
+    category_now = st_cat[last_rows] if n else np.zeros(0, dtype=np.int8)
+    status_now = st_status[last_rows] if n else np.empty(0, dtype=object)
+
+    # started: the first state in an in_progress category, creation included.
+    started = np.full(n, NAT, dtype=np.int64)
+    g, r = group_first(st_pos, np.flatnonzero(st_cat == IN_PROGRESS))
+    started[g] = st_at[r]
+
+    # resolved: the last entry into done (from a non-done state, creation in done included),
+    # only for items done as of as_of; a reopened item is not resolved.
+    prev_cat = np.empty(size, dtype=np.int8)
+    if size:
+        prev_cat[1:] = st_cat[:-1]
+    prev_cat[init_rows] = -1
+    entries = np.flatnonzero((st_cat == DONE) & (prev_cat != DONE))
+    resolved = np.full(n, NAT, dtype=np.int64)
+    g, r = group_last(st_pos, entries)
+    resolved[g] = st_at[r]
+    resolved[category_now != DONE] = NAT
+
+    # --- estimate history ------------------------------------------------------------
+    points_now = items["points"].to_numpy(dtype=np.float64, na_value=np.nan)
+    ec = inp.estimate_changes
+    e_pos = index.positions(ec["source"], ec["item_id"])
+    e_sel = np.flatnonzero(e_pos >= 0)
+    e_pos = e_pos[e_sel]
+    e_at = instants_ns(ec["at"])[e_sel]
+    e_order = np.lexsort((ec["seq"].to_numpy(dtype=np.int64)[e_sel], e_at, e_pos))
+    e_take = e_sel[e_order]
+    e_pos, e_at = e_pos[e_order], e_at[e_order]
+    e_to = ec["to_points"].to_numpy(dtype=np.float64, na_value=np.nan)[e_take]
+    e_from = ec["from_points"].to_numpy(dtype=np.float64, na_value=np.nan)[e_take]
+    est_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(e_pos, minlength=n), out=est_offsets[1:])
+    points_before = points_now.copy()
+    g, r = group_first(e_pos, np.arange(len(e_pos)))
+    points_before[g] = e_from[r]
+
+    return ItemHistory(
+        as_of=as_of, items=items, index=index, created=created, started=started, resolved=resolved,
+        category_now=category_now, status_now=status_now, points_now=points_now,
+        project_code=project_code, projects=projects, offsets=offsets, st_pos=st_pos, st_at=st_at,
+        st_status=st_status, st_cat=st_cat, st_initial=st_initial, est_offsets=est_offsets,
+        est_at=e_at, est_to=e_to, points_before_changes=points_before,
+    )
+
+
+def _project_codes(items: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    if len(items) == 0:
+        return pd.DataFrame({"source": pd.Series(dtype=object), "project": pd.Series(dtype=object)}), np.zeros(
+            0, dtype=np.int64
+        )
+    keys = items[["source", "project"]].astype(object)
+    grouped = keys.groupby(["source", "project"], sort=True)
+    codes = grouped.ngroup().to_numpy(dtype=np.int64)
+    projects = grouped.size().reset_index()[["source", "project"]].astype(object)
+    return projects, codes

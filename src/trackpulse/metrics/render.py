@@ -1,0 +1,160 @@
+"""The human views of a metrics report: rich tables (per project, per sprint, per SLA
+clock) and CSV files, one per report section and per extra figure.
+
+Reads only the JSON-shaped dicts that `report` builds, so what a person sees and what
+`--json` prints cannot disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+REPORT_SECTIONS = ("projects", "sprints", "iterations", "worklogs_by_author", "sla")
+EXTRA_SECTIONS = ("velocity", "burndown", "weekly_throughput", "cfd", "timesheet", "cost")
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _stat(block: Mapping[str, Any]) -> str:
+    if not block["count"]:
+        return "—"
+    return f"{block['p50']:.1f} / {block['p85']:.1f} / {block['p95']:.1f} (n={block['count']})"
+
+
+def project_table(report: Mapping[str, Any]) -> Table:
+    table = Table(title=f"Projects as of {report['as_of']}")
+    for name, justify in (("source", "left"), ("project", "left"), ("created", "right"), ("done", "right"),
+                          ("points", "right"), ("per week", "right"), ("cycle d p50/p85/p95", "right"),
+                          ("lead d p50/p85/p95", "right"), ("WIP", "right"), ("WIP age p85", "right"),
+                          ("defects open/total", "right"), ("per KLOC", "right"), ("hours", "right"),
+                          ("SLA met", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for p in report["projects"]:
+        sla = p["sla_compliance"]
+        table.add_row(
+            p["source"], p["project"], str(p["issues_total"]), str(p["issues_done"]), _fmt(p["points_done"]),
+            _fmt(p["throughput_per_week"]), _stat(p["cycle_time_days"]), _stat(p["lead_time_days"]),
+            str(p["wip"]), _fmt(p["wip_age_days_p85"]), f"{p['defects_open']}/{p['defects_total']}",
+            _fmt(p["defect_density_per_kloc"], 2), _fmt(p["worklog_hours"]),
+            "—" if sla is None else f"{100 * sla:.0f}%",
+        )
+    return table
+
+
+def sprint_table(report: Mapping[str, Any], extras: Mapping[str, Any] | None = None) -> Table:
+    table = Table(title="Sprints")
+    for name in ("source", "board", "sprint", "state", "start", "complete", "committed", "completed", "added",
+                 "removed"):
+        table.add_column(name, justify="right" if name in {"committed", "completed", "added", "removed"} else "left")
+    for s in report["sprints"]:
+        table.add_row(s["source"], s["board"], s["name"], s["state"], (s["start"] or "")[:10],
+                      (s["complete"] or "")[:10], _fmt(s["committed_points"]), _fmt(s["completed_points"]),
+                      _fmt(s["added_points"]), _fmt(s["removed_points"]))
+    if extras and extras.get("velocity"):
+        caption = ", ".join(f"board {v['board']}: {_fmt(v['velocity_avg_3'])}" for v in extras["velocity"])
+        table.caption = f"velocity_avg_3 — {caption}"
+    return table
+
+
+def iteration_table(report: Mapping[str, Any]) -> Table:
+    table = Table(title="Iterations")
+    for name in ("source", "project", "start", "end", "completed"):
+        table.add_column(name, justify="right" if name == "completed" else "left")
+    for it in report["iterations"]:
+        table.add_row(it["source"], it["project"], it["start"][:10], it["end"][:10], _fmt(it["completed_points"]))
+    return table
+
+
+def sla_table(report: Mapping[str, Any], statuses: Sequence[str] = ("breached", "at_risk", "ongoing")) -> Table:
+    """SLA clocks worth a look (by default every clock not met), worst first."""
+    table = Table(title="SLA clocks")
+    for name in ("item", "policy", "clock", "elapsed h", "target h", "status", "breached at"):
+        table.add_column(name, justify="right" if name.endswith(" h") else "left")
+    rank = {s: i for i, s in enumerate(("breached", "at_risk", "ongoing", "met"))}
+    rows = sorted((c for c in report["sla"] if c["status"] in statuses),
+                  key=lambda c: (rank[c["status"]], c["source"], c["item"], c["clock"]))
+    style = {"breached": "red", "at_risk": "yellow"}
+    for c in rows:
+        table.add_row(c["item"], c["policy"], c["clock"], _fmt(c["elapsed_hours"], 2), _fmt(c["target_hours"], 2),
+                      f"[{style[c['status']]}]{c['status']}[/]" if c["status"] in style else c["status"],
+                      c["breached_at"] or "")
+    return table
+
+
+def render_report(report: Mapping[str, Any], extras: Mapping[str, Any] | None = None,
+                  console: Console | None = None) -> None:
+    """Print the report's tables; sections with no rows are skipped."""
+    console = console or Console()
+    console.print(project_table(report))
+    if report["sprints"]:
+        console.print(sprint_table(report, extras))
+    if report["iterations"]:
+        console.print(iteration_table(report))
+    if report["sla"]:
+        console.print(sla_table(report))
+
+
+def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}_"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def write_csv(report: Mapping[str, Any], extras: Mapping[str, Any] | None, directory: str | Path) -> list[Path]:
+    """One CSV per section (`projects.csv`, `sprints.csv`, … and each extra figure), header
+    always written; nested statistic blocks flatten to `cycle_time_days_p85` style columns,
+    nulls to empty cells. Returns the files written."""
+    out_dir = Path(directory)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections: list[tuple[str, list[Mapping[str, Any]]]] = [(name, report[name]) for name in REPORT_SECTIONS]
+    if extras is not None:
+        sections += [(name, extras[name]) for name in EXTRA_SECTIONS if name in extras]
+    written = []
+    for name, rows in sections:
+        flat = [_flatten(r) for r in rows]
+        header = list(flat[0]) if flat else _EMPTY_HEADERS.get(name, [])
+        path = out_dir / f"{name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
+            writer.writeheader()
+            for r in flat:
+                writer.writerow({k: "" if v is None else v for k, v in r.items()})
+        written.append(path)
+    return written
+
+
+_STATS = ("count", "mean", "p50", "p85", "p95")
+_EMPTY_HEADERS: dict[str, list[str]] = {
+    "projects": ["source", "project", "issues_total", "issues_done", "defects_total", "defects_open", "points_done",
+                 "defect_density_per_kloc", "defects_per_100_points", "throughput_per_week",
+                 *[f"cycle_time_days_{s}" for s in _STATS], *[f"lead_time_days_{s}" for s in _STATS],
+                 "worklog_hours", "wip", "wip_age_days_p85", "sla_compliance"],
+    "sprints": ["source", "board", "sprint_id", "name", "state", "start", "end", "complete", "committed_points",
+                "completed_points", "added_points", "removed_points"],
+    "iterations": ["source", "project", "start", "end", "completed_points"],
+    "worklogs_by_author": ["source", "project", "author", "hours"],
+    "sla": ["source", "project", "item", "policy", "clock", "target_hours", "elapsed_hours", "status", "breached_at"],
+    "velocity": ["source", "board", "velocity_avg_3", "sprints_averaged"],
+    "burndown": ["source", "board", "sprint_id", "at", "scope_points", "completed_points", "remaining_points",
+                 "added_points", "removed_points"],
+    "weekly_throughput": ["source", "project", "week_start", "items_done", "points_done"],
+    "cfd": ["source", "project", "day", "todo", "in_progress", "done"],
+    "timesheet": ["author", "week", "source", "project", "hours"],
+    "cost": ["source", "project", "currency", "hours", "cost", "budget", "remaining", "budget_used"],
+}

@@ -1,0 +1,239 @@
+"""The metrics report: runs every family over one as-of replay and assembles the
+`trackpulse.metrics/1` object of METRICS.md §7 (`build_report`) and the extra figures
+(`build_extras`: velocity_avg_3 per board, burndown, weekly throughput, cumulative flow,
+timesheet, cost) that stay outside §7's keys.
+
+This module owns the JSON shapes: key order, ISO 8601 `Z` instants, floats for hours,
+days and points, nulls for ratios, means and percentiles over nothing, sort orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trackpulse.metrics import defects, effort, flow, sla, velocity
+from trackpulse.metrics.frames import NS_PER_HOUR, Instant, MetricsInput, instant_ns, iso_utc, iso_utc_array
+from trackpulse.metrics.history import ItemHistory, Window, replay
+
+SCHEMA_ID = "trackpulse.metrics/1"
+EXTRAS_SCHEMA_ID = "trackpulse.metrics-extras/1"
+PROJECT_KEYS = (
+    "source", "project", "issues_total", "issues_done", "defects_total", "defects_open", "points_done",
+    "defect_density_per_kloc", "defects_per_100_points", "throughput_per_week", "cycle_time_days",
+    "lead_time_days", "worklog_hours", "wip", "wip_age_days_p85", "sla_compliance",
+)
+
+
+@dataclass
+class MetricsRun:
+    """One as-of replay and window, shared by the report and the extras."""
+
+    inp: MetricsInput
+    hist: ItemHistory
+    window: Window
+    sources: list[str] | None
+
+    @classmethod
+    def start(cls, inp: MetricsInput, *, as_of: Instant, since: Instant | None = None,
+              until: Instant | None = None, sources: Sequence[str] | None = None) -> MetricsRun:
+        as_of_ns = instant_ns(as_of)
+        since_ns = None if since is None else instant_ns(since)
+        until_ns = as_of_ns if until is None else instant_ns(until)
+        chosen = None if sources is None else list(sources)
+        return cls(inp, replay(inp, as_of_ns, chosen), Window(as_of_ns, since_ns, until_ns), chosen)
+
+    def header(self, schema: str) -> dict[str, Any]:
+        return {
+            "schema": schema,
+            "as_of": iso_utc(self.window.as_of),
+            "window": {"since": iso_utc(self.window.since), "until": iso_utc(self.window.until)},
+        }
+
+
+def _num(value: Any) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+def _floats(values: np.ndarray | pd.Series) -> list[float | None]:
+    arr = np.asarray(values, dtype=np.float64)
+    return [None if missing else v for v, missing in zip(arr.tolist(), np.isnan(arr).tolist(), strict=True)]
+
+
+def build_report(inp: MetricsInput, *, as_of: Instant, since: Instant | None = None,
+                 until: Instant | None = None, sources: Sequence[str] | None = None) -> dict[str, Any]:
+    """The §7 report: projects, sprints, iterations, worklogs_by_author and sla, as of `as_of`."""
+    return report_of(MetricsRun.start(inp, as_of=as_of, since=since, until=until, sources=sources))
+
+
+def build_extras(inp: MetricsInput, *, as_of: Instant, since: Instant | None = None,
+                 until: Instant | None = None, sources: Sequence[str] | None = None) -> dict[str, Any]:
+    """The extra figures, same evaluation time and window as `build_report`."""
+    return extras_of(MetricsRun.start(inp, as_of=as_of, since=since, until=until, sources=sources))
+
+
+def build_report_and_extras(inp: MetricsInput, *, as_of: Instant, since: Instant | None = None,
+                            until: Instant | None = None, sources: Sequence[str] | None = None
+                            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both, from a single replay (what the CLI's human view and CSV export want)."""
+    run = MetricsRun.start(inp, as_of=as_of, since=since, until=until, sources=sources)
+    return report_of(run), extras_of(run)
+
+
+def report_of(run: MetricsRun) -> dict[str, Any]:
+    hist, window, inp = run.hist, run.window, run.inp
+    per_flow = flow.project_flow(hist, window, window.since)
+    per_defects = defects.project_defects(hist, inp, window, per_flow["points_done"].to_numpy())
+    logs = effort.window_worklogs(hist, inp, window)
+    hours = effort.project_worklog_hours(hist, logs)
+    clocks = sla.sla_clocks(hist, inp)
+    compliance = sla.sla_compliance(hist, clocks, window)
+    sprint_rows = velocity.sprint_velocity(hist, inp, velocity.reported_sprints(inp, window.as_of, run.sources))
+
+    report = run.header(SCHEMA_ID)
+    report["projects"] = _projects(hist, per_flow, per_defects, hours, compliance)
+    report["sprints"] = _sprints(sprint_rows)
+    report["iterations"] = _iterations(velocity.trello_iterations(hist, inp, run.sources))
+    report["worklogs_by_author"] = [
+        {"source": s, "project": p, "author": a, "hours": float(h)}
+        for s, p, a, h in effort.worklogs_by_author(logs).itertuples(index=False)
+    ]
+    report["sla"] = _sla(hist, clocks, window)
+    return report
+
+
+def _projects(hist: ItemHistory, per_flow: pd.DataFrame, per_defects: pd.DataFrame, hours: np.ndarray,
+              compliance: np.ndarray) -> list[dict[str, Any]]:
+    rows = []
+    for code, (source, project) in enumerate(hist.projects[["source", "project"]].itertuples(index=False)):
+        f, d = per_flow.iloc[code], per_defects.iloc[code]
+        rows.append({
+            "source": source, "project": project,
+            "issues_total": int(f["issues_total"]), "issues_done": int(f["issues_done"]),
+            "defects_total": int(d["defects_total"]), "defects_open": int(d["defects_open"]),
+            "points_done": float(f["points_done"]),
+            "defect_density_per_kloc": _num(d["defect_density_per_kloc"]),
+            "defects_per_100_points": _num(d["defects_per_100_points"]),
+            "throughput_per_week": _num(f["throughput_per_week"]),
+            "cycle_time_days": flow.stats_block({k: f[f"cycle_{k}"] for k in flow.STAT_KEYS}),
+            "lead_time_days": flow.stats_block({k: f[f"lead_{k}"] for k in flow.STAT_KEYS}),
+            "worklog_hours": float(hours[code]), "wip": int(f["wip"]),
+            "wip_age_days_p85": _num(f["wip_age_days_p85"]), "sla_compliance": _num(compliance[code]),
+        })
+    return rows
+
+
+def _sprints(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    if len(rows) == 0:
+        return []
+    starts, ends, completes = (iso_utc_array(rows[c].to_numpy(dtype=np.int64)) for c in ("start", "end", "complete"))
+    points = {c: _floats(rows[c]) for c in ("committed_points", "completed_points", "added_points", "removed_points")}
+    out = []
+    for i, r in enumerate(rows[["source", "board", "sprint_id", "name", "state"]].itertuples(index=False)):
+        out.append({
+            "source": r.source, "board": r.board, "sprint_id": r.sprint_id, "name": r.name, "state": r.state,
+            "start": starts[i], "end": ends[i], "complete": completes[i],
+            **{c: points[c][i] for c in points},
+        })
+    return out
+
+
+def _iterations(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    if len(rows) == 0:
+        return []
+    rows = rows.sort_values(["source", "project", "start"], kind="stable")
+    starts = iso_utc_array(rows["start"].to_numpy(dtype=np.int64))
+    ends = iso_utc_array(rows["end"].to_numpy(dtype=np.int64))
+    return [
+        {"source": s, "project": p, "start": starts[i], "end": ends[i], "completed_points": float(c)}
+        for i, (s, p, c) in enumerate(rows[["source", "project", "completed_points"]].itertuples(index=False))
+    ]
+
+
+def sla_rows(hist: ItemHistory, clocks: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """The report's clocks: items created in the window, sorted by source, project, item key, clock."""
+    columns = ["source", "project", "item", "policy", "clock", "target_hours", "elapsed_hours", "status",
+               "breached_at"]
+    if len(clocks) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    pos = clocks["pos"].to_numpy(dtype=np.int64)
+    keep = window.contains(hist.created[pos])
+    c = clocks[keep]
+    pos = pos[keep]
+    frame = pd.DataFrame({
+        "source": hist.items["source"].to_numpy(dtype=object)[pos],
+        "project": hist.items["project"].to_numpy(dtype=object)[pos],
+        "item": hist.items["key"].to_numpy(dtype=object)[pos],
+        "policy": c["policy"].to_numpy(dtype=object),
+        "clock": c["clock"].to_numpy(dtype=object),
+        "target_hours": c["target_ns"].to_numpy(dtype=np.float64) / NS_PER_HOUR,
+        "elapsed_hours": c["elapsed_ns"].to_numpy(dtype=np.float64) / NS_PER_HOUR,
+        "status": c["status"].to_numpy(dtype=object),
+        "breached_at": c["breached_at"].to_numpy(dtype=np.int64),
+    })
+    return frame.sort_values(["source", "project", "item", "clock"], kind="stable").reset_index(drop=True)
+
+
+def _sla(hist: ItemHistory, clocks: pd.DataFrame, window: Window) -> list[dict[str, Any]]:
+    frame = sla_rows(hist, clocks, window)
+    if len(frame) == 0:
+        return []
+    breached_at = iso_utc_array(frame["breached_at"].to_numpy(dtype=np.int64))
+    cols = [frame[c].tolist() for c in ("source", "project", "item", "policy", "clock", "target_hours",
+                                         "elapsed_hours", "status")]
+    return [
+        {"source": s, "project": p, "item": k, "policy": pol, "clock": clk, "target_hours": float(t),
+         "elapsed_hours": float(e), "status": st, "breached_at": b}
+        for s, p, k, pol, clk, t, e, st, b in zip(*cols, breached_at)
+    ]
+
+
+def _records(frame: pd.DataFrame, instants: Sequence[str] = (), floats: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """JSON-ready rows: instants to ISO `Z`, NaN floats to null, numpy scalars to Python."""
+    if len(frame) == 0:
+        return []
+    columns: dict[str, list[Any]] = {}
+    for name in frame.columns:
+        values = frame[name]
+        if name in instants:
+            if isinstance(values.dtype, pd.DatetimeTZDtype):
+                ns = values.dt.as_unit("ns").array.asi8
+            else:
+                ns = values.to_numpy(dtype=np.int64)
+            columns[name] = iso_utc_array(ns)
+        elif name in floats:
+            columns[name] = _floats(values)
+        else:
+            columns[name] = values.tolist()
+    names = list(frame.columns)
+    return [dict(zip(names, row)) for row in zip(*(columns[n] for n in names))]
+
+
+def extras_of(run: MetricsRun) -> dict[str, Any]:
+    hist, window, inp = run.hist, run.window, run.inp
+    sprints = velocity.reported_sprints(inp, window.as_of, run.sources)
+    membership = velocity.sprint_membership(hist, inp) if len(sprints) else None
+    sprint_rows = velocity.sprint_velocity(hist, inp, sprints, membership)
+    logs = effort.window_worklogs(hist, inp, window)
+    extras = run.header(EXTRAS_SCHEMA_ID)
+    extras["velocity"] = _records(velocity.board_velocity(sprint_rows), floats=["velocity_avg_3"])
+    extras["burndown"] = _records(
+        velocity.sprint_burndown(hist, inp, sprints, membership), instants=["at"],
+        floats=["scope_points", "completed_points", "remaining_points", "added_points", "removed_points"],
+    )
+    extras["weekly_throughput"] = _records(flow.weekly_throughput(hist, window), instants=["week_start"],
+                                           floats=["points_done"])
+    extras["cfd"] = _records(flow.cumulative_flow(hist, window.since))
+    extras["timesheet"] = _records(effort.timesheet(logs), floats=["hours"])
+    extras["cost"] = _records(effort.cost_vs_budget(hist, logs, inp.cost),
+                              floats=["hours", "cost", "budget", "remaining", "budget_used"])
+    return extras
+
+
+__all__ = ["SCHEMA_ID", "MetricsRun", "build_extras", "build_report", "build_report_and_extras", "sla_rows",
+           ]

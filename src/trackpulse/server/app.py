@@ -1,0 +1,85 @@
+"""The `trackpulse serve` application: webhooks, API, dashboard, Prometheus, scheduler.
+
+`create_app(cfg)` builds a FastAPI app with its own store, webhook queue (worker thread
+started at once, so stored but unprocessed deliveries are applied even when the app is
+run without lifespan events) and Prometheus registry. `run_server` adds the scheduler
+and runs uvicorn in the foreground.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Response
+
+from trackpulse import __version__
+from trackpulse.config import AppConfig
+from trackpulse.reports import build_status
+from trackpulse.server import api, dashboard, webhooks
+from trackpulse.server.auth import require_token
+from trackpulse.server.state import ServerState
+from trackpulse.server.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry
+from trackpulse.server.webhook_queue import WebhookQueue
+from trackpulse.store.db import Store, open_store
+
+log = logging.getLogger("trackpulse.server")
+
+
+def create_app(cfg: AppConfig, store: Store | None = None, *, start_worker: bool = True) -> FastAPI:
+    store = store or open_store(cfg.store.url)
+    telemetry = Telemetry()
+    queue = WebhookQueue(cfg, store, telemetry)
+    app = FastAPI(title="trackpulse", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.tp = ServerState(cfg=cfg, store=store, telemetry=telemetry, webhooks=queue)
+    # Tests and the demo wait on this: `app.state.webhooks.wait_idle(timeout)`.
+    app.state.webhooks = queue
+    app.include_router(webhooks.router)
+    app.include_router(api.router)
+    app.include_router(dashboard.router)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "version": __version__}
+
+    @app.get("/metrics", dependencies=[Depends(require_token)])
+    def prometheus(request: Request) -> Response:
+        state: ServerState = request.app.state.tp
+        telemetry.refresh_store_gauges(build_status(state.cfg, state.store), state.webhooks.pending_in_store())
+        return Response(telemetry.exposition(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+    if start_worker:
+        queue.start()
+    return app
+
+
+def close_app(app: FastAPI) -> None:
+    """Stop the webhook worker and release the store (tests, the demo)."""
+    state: ServerState = app.state.tp
+    state.webhooks.stop()
+    state.store.dispose()
+
+
+def run_server(cfg: AppConfig, *, host: str, port: int, schedule: bool = True, announce: Any = None) -> None:
+    """Foreground server for `trackpulse serve`: returns when interrupted."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(cfg)
+    state: ServerState = app.state.tp
+    scheduler = None
+    if schedule and cfg.sources:
+        from trackpulse.server.scheduler import start_scheduler
+
+        scheduler = start_scheduler(cfg, state.store, state.telemetry)
+    if announce is not None:
+        announce.print(f"trackpulse serving on http://{host}:{port} (dashboard /, API /api, webhooks /webhooks)"
+                       + (f"; syncing every {cfg.schedule.sync_every_minutes:g} min" if scheduler else ""))
+        if cfg.server.token is None:
+            announce.print("note: server.token is not set: the API, dashboard and /metrics answer 503")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        close_app(app)

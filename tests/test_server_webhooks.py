@@ -1,0 +1,323 @@
+"""The webhook endpoints of `trackpulse serve`, over real HTTP on 127.0.0.1 (INTERFACE.md).
+
+Each test runs the app with uvicorn in a thread (simulator.runner) against its own SQLite store.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from trackpulse.config import AppConfig, parse_config
+from trackpulse.server import webhook_queue
+from trackpulse.server.app import close_app, create_app
+from trackpulse.simulator.runner import serve_in_thread
+from trackpulse.store.db import Store, open_store
+from trackpulse.store.models import Item, WebhookDelivery
+
+JIRA_SECRET = "jira-webhook-secret"
+TRELLO_SECRET = "trello-app-secret"
+
+
+def make_config(tmp_path: Path, **server: Any) -> AppConfig:
+    return parse_config({
+        "store": {"url": f"sqlite:///{tmp_path / 'tp.db'}"},
+        "server": {"token": "api-token", **server},
+        "sources": [
+            {"name": "acme", "kind": "jira", "url": "http://127.0.0.1:9", "email": "a@example.com", "token": "t",
+             "projects": ["ABC"], "webhook_secret": JIRA_SECRET},
+            {"name": "nosecret", "kind": "jira", "url": "http://127.0.0.1:9", "token": "t", "projects": ["ABC"]},
+            {"name": "team", "kind": "trello", "key": "k", "token": "t", "app_secret": TRELLO_SECRET,
+             "boards": ["b1"]},
+            {"name": "registered", "kind": "trello", "key": "k", "token": "t", "app_secret": TRELLO_SECRET,
+             "boards": ["b1"], "callback_url": "https://tp.example.com/hooks/trello/registered"},
+        ],
+    })
+
+
+class Server:
+    def __init__(self, app: Any, base: str, store: Store) -> None:
+        self.app, self.base, self.store = app, base, store
+        self.http = httpx.Client(base_url=base, timeout=10)
+
+    def deliveries(self) -> list[WebhookDelivery]:
+        with self.store.session() as s:
+            return list(s.execute(sa.select(WebhookDelivery)).scalars())
+
+    def items(self) -> list[Item]:
+        with self.store.session() as s:
+            return list(s.execute(sa.select(Item)).scalars())
+
+    def wait_idle(self) -> None:
+        assert self.app.state.webhooks.wait_idle(10), "webhook queue did not drain"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    cfg = make_config(tmp_path)
+    store = open_store(cfg.store.url)
+    app = create_app(cfg, store)
+    with serve_in_thread(app) as base:
+        srv = Server(app, base, store)
+        yield srv
+        srv.http.close()
+    close_app(app)
+
+
+def jira_headers(body: bytes, identifier: str | None = "delivery-1", secret: str = JIRA_SECRET) -> dict[str, str]:
+    headers = {"Content-Type": "application/json",
+               "X-Hub-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    if identifier:
+        headers["X-Atlassian-Webhook-Identifier"] = identifier
+    return headers
+
+
+def trello_signature(body: bytes, callback_url: str, secret: str = TRELLO_SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body + callback_url.encode(), hashlib.sha1).digest()).decode()
+
+
+def issue_body(issue_id: str = "10001", key: str = "ABC-1") -> bytes:
+    return json.dumps({
+        "timestamp": 1767225600000, "webhookEvent": "jira:issue_created",
+        "issue": {"id": issue_id, "key": key, "fields": {
+            "summary": "Login fails", "project": {"id": "10000", "key": "ABC"},
+            "issuetype": {"id": "10004", "name": "Bug"}, "priority": {"name": "High"},
+            "status": {"id": "1", "name": "To Do", "statusCategory": {"key": "new"}},
+            "created": "2026-01-01T00:00:00.000+0000", "updated": "2026-01-01T00:00:00.000+0000",
+        }},
+    }).encode()
+
+
+# ------------------------------------------------------------------ Jira: rejections
+
+
+def test_jira_delivery_without_signature_is_401_and_stores_nothing(server: Server) -> None:
+    r = server.http.post("/webhooks/jira/acme", content=issue_body(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 401
+    assert server.deliveries() == [] and server.items() == []
+
+
+def test_jira_delivery_with_wrong_signature_is_401_and_stores_nothing(server: Server) -> None:
+    body = issue_body()
+    r = server.http.post("/webhooks/jira/acme", content=body, headers=jira_headers(body, secret="not-the-secret"))
+    assert r.status_code == 401
+    # The signature covers the raw bytes: the right secret over other bytes fails too.
+    r = server.http.post("/webhooks/jira/acme", content=body + b" ", headers=jira_headers(body))
+    assert r.status_code == 401
+    assert server.deliveries() == [] and server.items() == []
+
+
+def test_jira_source_without_webhook_secret_rejects_every_delivery(server: Server) -> None:
+    body = issue_body()
+    r = server.http.post("/webhooks/jira/nosecret", content=body, headers=jira_headers(body))
+    assert r.status_code == 401
+    assert "webhook_secret" in r.json()["detail"]
+    assert server.deliveries() == []
+
+
+def test_unknown_source_is_404(server: Server) -> None:
+    body = issue_body()
+    assert server.http.post("/webhooks/jira/nope", content=body, headers=jira_headers(body)).status_code == 404
+    # A Trello source is not a Jira source, and the other way round.
+    assert server.http.post("/webhooks/jira/team", content=body, headers=jira_headers(body)).status_code == 404
+    assert server.http.post("/webhooks/trello/acme", content=b"{}").status_code == 404
+    assert server.http.head("/webhooks/trello/nope").status_code == 404
+    assert server.deliveries() == []
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"issue": {}}', b'{"webhookEvent": 3}'])
+def test_signed_body_that_is_not_a_jira_webhook_is_400(server: Server, body: bytes) -> None:
+    r = server.http.post("/webhooks/jira/acme", content=body, headers=jira_headers(body))
+    assert r.status_code == 400
+    assert server.deliveries() == []
+
+
+# ------------------------------------------------------------------ Jira: accepted deliveries
+
+
+def test_valid_signed_jira_delivery_is_stored_then_applied(server: Server) -> None:
+    body = issue_body()
+    r = server.http.post("/webhooks/jira/acme", content=body, headers=jira_headers(body, "d-1"))
+    assert r.status_code == 202
+    assert r.json() == {"status": "accepted", "delivery": "d-1"}
+    server.wait_idle()
+    [delivery] = server.deliveries()
+    assert (delivery.source, delivery.delivery_id, delivery.event) == ("acme", "d-1", "jira:issue_created")
+    assert delivery.processed_at is not None and delivery.error is None
+    [item] = server.items()
+    assert (item.source, item.key, item.is_defect, item.status_category) == ("acme", "ABC-1", True, "todo")
+
+
+def test_duplicate_delivery_is_answered_200_and_processed_once(server: Server,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = webhook_queue.connector_apply
+
+    def counting(kind: str) -> Any:
+        apply = real(kind)
+
+        def wrapped(store: Store, src: Any, body: dict[str, Any], headers: Any) -> str:
+            calls.append(headers["X-Atlassian-Webhook-Identifier"])
+            return apply(store, src, body, headers)
+        return wrapped
+
+    monkeypatch.setattr(webhook_queue, "connector_apply", counting)
+    body = issue_body()
+    first = server.http.post("/webhooks/jira/acme", content=body, headers=jira_headers(body, "same-id"))
+    server.wait_idle()
+    retry = server.http.post("/webhooks/jira/acme", content=body, headers=jira_headers(body, "same-id"))
+    server.wait_idle()
+    assert (first.status_code, retry.status_code) == (202, 200)
+    assert retry.json()["status"] == "duplicate"
+    assert calls == ["same-id"]
+    assert len(server.deliveries()) == 1
+
+
+def test_delivery_without_identifier_is_deduplicated_by_its_body(server: Server) -> None:
+    body = issue_body()
+    codes = [server.http.post("/webhooks/jira/acme", content=body, headers=jira_headers(body, None)).status_code
+             for _ in range(2)]
+    assert codes == [202, 200]
+    [delivery] = server.deliveries()
+    assert delivery.delivery_id == "body-sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def test_failing_delivery_records_its_error_and_the_worker_keeps_going(server: Server) -> None:
+    # Signed and shaped like a webhook, but the connector cannot apply it (no issue id).
+    bad = json.dumps({"webhookEvent": "jira:issue_updated", "issue": {}}).encode()
+    good = issue_body()
+    assert server.http.post("/webhooks/jira/acme", content=bad, headers=jira_headers(bad, "bad")).status_code == 202
+    assert server.http.post("/webhooks/jira/acme", content=good, headers=jira_headers(good, "ok")).status_code == 202
+    server.wait_idle()
+    by_id = {d.delivery_id: d for d in server.deliveries()}
+    assert by_id["bad"].processed_at is None and "issue id" in (by_id["bad"].error or "")
+    assert by_id["ok"].processed_at is not None
+    assert [i.key for i in server.items()] == ["ABC-1"]
+
+
+def test_stored_unprocessed_deliveries_are_applied_when_the_server_starts(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path)
+    store = open_store(cfg.store.url)
+    with store.transaction() as s:  # as if the last server stopped between storing and applying
+        s.add(WebhookDelivery(source="acme", delivery_id="left-over", received_at=datetime.now(timezone.utc),
+                              event="jira:issue_created", body=json.loads(issue_body())))
+    app = create_app(cfg, store)
+    try:
+        assert app.state.webhooks.wait_idle(10)
+        with store.session() as s:
+            assert s.get(WebhookDelivery, ("acme", "left-over")).processed_at is not None
+            assert s.execute(sa.select(Item.key)).scalars().all() == ["ABC-1"]
+    finally:
+        close_app(app)
+
+
+def test_deliveries_from_the_jira_simulator_are_applied(tmp_path: Path) -> None:
+    """End to end with the simulator's own signed deliveries (same bytes, headers and ids as Jira)."""
+    from trackpulse.simulator.jira_world import PROFILES, JiraWorld
+    from trackpulse.simulator.webhooks import JiraWebhookHub, jira_deliver
+
+    world = JiraWorld.generate(seed=3, projects=1, issues_per_project=5, closed_sprints=1)
+    cfg = make_config(tmp_path)
+    app = create_app(cfg)
+    try:
+        with serve_in_thread(app) as base:
+            world.register_webhook("trackpulse", f"{base}/webhooks/jira/acme",
+                                   ["jira:issue_created", "jira:issue_updated", "comment_created"],
+                                   secret=JIRA_SECRET)
+            issue = world.create_issue("ABC", issue_type="Bug", summary="from the simulator")
+            world.add_comment(issue.id, "looking")
+            hub = JiraWebhookHub(world, PROFILES["cloud"], base_url="http://jira.invalid")
+            statuses = hub.flush()
+            assert statuses and all(s == 202 for s in statuses)
+            assert hub.retry_failed() == []
+            # Jira retries with the same identifier: recognised, not applied twice.
+            first = hub.delivered[0]
+            assert jira_deliver(first.url, first) == 200
+            assert app.state.webhooks.wait_idle(10)
+        with app.state.tp.store.session() as s:
+            keys = s.execute(sa.select(Item.key)).scalars().all()
+            errors = s.execute(sa.select(WebhookDelivery.error).where(WebhookDelivery.error.is_not(None))).all()
+        assert issue.key in keys
+        assert errors == []
+    finally:
+        close_app(app)
+
+
+# ------------------------------------------------------------------ Trello
+
+
+def _trello_ready() -> bool:
+    try:
+        from trackpulse.connectors.trello import verify_trello_signature  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_trello = pytest.mark.skipif(not _trello_ready(), reason="Trello connector not installed yet")
+
+
+def trello_body(action_id: str = "a1", action_type: str = "createCard") -> bytes:
+    return json.dumps({
+        "action": {"id": action_id, "type": action_type, "date": "2026-01-02T10:00:00.000Z",
+                   "idMemberCreator": "m1", "data": {"board": {"id": "b1"}, "card": {"id": "c1"},
+                                                      "list": {"id": "l1", "name": "To Do"}}},
+        "model": {"id": "b1", "name": "Board"},
+    }).encode()
+
+
+def test_trello_head_answers_200_for_a_known_source(server: Server) -> None:
+    assert server.http.head("/webhooks/trello/team").status_code == 200
+
+
+@needs_trello
+def test_signed_trello_delivery_is_accepted_with_the_request_url_as_callback(server: Server) -> None:
+    body = trello_body()
+    sig = trello_signature(body, f"{server.base}/webhooks/trello/team")
+    r = server.http.post("/webhooks/trello/team", content=body, headers={"X-Trello-Webhook": sig})
+    assert r.status_code == 202, r.text
+    again = server.http.post("/webhooks/trello/team", content=body, headers={"X-Trello-Webhook": sig})
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    server.wait_idle()
+    [delivery] = server.deliveries()
+    assert (delivery.source, delivery.delivery_id, delivery.event) == ("team", "a1", "createCard")
+
+
+@needs_trello
+def test_trello_signature_uses_the_registered_callback_url(server: Server) -> None:
+    body = trello_body("a2")
+    wrong = trello_signature(body, f"{server.base}/webhooks/trello/registered")
+    right = trello_signature(body, "https://tp.example.com/hooks/trello/registered")
+    assert server.http.post("/webhooks/trello/registered", content=body,
+                            headers={"X-Trello-Webhook": wrong}).status_code == 401
+    assert server.http.post("/webhooks/trello/registered", content=body,
+                            headers={"X-Trello-Webhook": right}).status_code == 202
+
+
+@needs_trello
+def test_trello_delivery_with_missing_or_wrong_signature_is_401(server: Server) -> None:
+    body = trello_body()
+    assert server.http.post("/webhooks/trello/team", content=body).status_code == 401
+    bad = trello_signature(body, f"{server.base}/webhooks/trello/team", secret="other")
+    assert server.http.post("/webhooks/trello/team", content=body, headers={"X-Trello-Webhook": bad}).status_code == 401
+    assert server.deliveries() == []
+
+
+@needs_trello
+@pytest.mark.parametrize("body", [b"nope", b'{"model": {}}', b'{"action": {"type": "createCard"}}',
+                                  b'{"action": {"id": "x"}}'])
+def test_signed_body_that_is_not_a_trello_webhook_is_400(server: Server, body: bytes) -> None:
+    sig = trello_signature(body, f"{server.base}/webhooks/trello/team")
+    assert server.http.post("/webhooks/trello/team", content=body,
+                            headers={"X-Trello-Webhook": sig}).status_code == 400
+    assert server.deliveries() == []
