@@ -29,8 +29,8 @@ def _items(store: Store) -> int:
 def test_429_storm_is_ridden_out_honouring_retry_after(
         jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
     # 8 requests a second per endpoint with a burst of 3: the parallel bulk reads hit 429s.
-    sim = jira_sim("cloud", seed=4, issues_per_project=120, rate_limit=BucketSpec(rate=8, burst=3))
-    cfg = sim.source(page_size=20, max_retries=6)
+    sim = jira_sim("cloud", seed=4, issues_per_project=60, rate_limit=BucketSpec(rate=8, burst=3))
+    cfg = sim.source(page_size=10, max_retries=6)
     store = store_factory()
     conn = open_connector(cfg)
     result = conn.sync(store, full=True)
@@ -108,15 +108,15 @@ class FailAfterFirstPage(NoProgress):
 @pytest.mark.parametrize("profile", ["cloud", "dc"])
 def test_500_mid_sync_keeps_committed_pages_and_names_the_url(
         profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
-    sim = jira_sim(profile, seed=6, issues_per_project=60)
-    cfg = sim.source(page_size=10 if profile == "cloud" else 30, max_retries=1)
+    sim = jira_sim(profile, seed=6, issues_per_project=40)
+    cfg = sim.source(page_size=5 if profile == "cloud" else 30, max_retries=1)
     store = store_factory()
     glob = "/rest/api/3/issue/bulkfetch" if profile == "cloud" else "/rest/api/2/search"
     with pytest.raises(RequestFailed) as err:
         open_connector(cfg).sync(store, progress=FailAfterFirstPage(sim, glob))
     line = err.value.one_line()
     assert "\n" not in line and cfg.name in line and glob in line and "500" in line
-    page = 100 if profile == "cloud" else 30  # Cloud commits ten bulkfetches (of page_size) at a time
+    page = 50 if profile == "cloud" else 30  # Cloud commits ten bulkfetches (of page_size) at a time
     assert _items(store) == page
     with store.session() as s:
         assert json.loads(get_cursor(s, cfg.name, PROGRESS) or "{}")["last_id"] > 0

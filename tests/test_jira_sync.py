@@ -57,7 +57,7 @@ def _by_item(store: Store, model: Any, source: str, value: Any = None) -> Counte
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_full_sync_stores_exactly_what_the_simulator_holds(
         profile: str, jira_sim: JiraSimFactory, store: Store) -> None:
-    sim = jira_sim(profile, seed=3)
+    sim = jira_sim(profile, seed=3, issues_per_project=80)
     world = sim.world
     cfg = sim.source()
     result = open_connector(cfg).sync(store, full=True, progress=NoProgress())
@@ -106,7 +106,7 @@ def test_full_sync_stores_exactly_what_the_simulator_holds(
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_incremental_sync_fetches_only_changes_and_equals_a_fresh_full_sync(
         profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
-    sim = jira_sim(profile, seed=5)
+    sim = jira_sim(profile, seed=5, issues_per_project=80)
     world = sim.world
     cfg = sim.source()
     store = store_factory()
@@ -115,7 +115,7 @@ def test_incremental_sync_fetches_only_changes_and_equals_a_fresh_full_sync(
 
     world.advance(timedelta(hours=3))
     before_events = len(world.events)
-    world.mutate(11, fraction=0.03)
+    world.mutate(11, fraction=0.05)
     world.advance(timedelta(minutes=2))  # past the worklog feed's one-minute lag
     changed = {str(e.issue_nid) for e in world.events[before_events:]
                if e.issue_nid is not None and e.name != "jira:issue_deleted"}
@@ -164,7 +164,7 @@ def test_incremental_sync_fetches_only_changes_and_equals_a_fresh_full_sync(
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_full_sync_tombstones_issues_the_tracker_no_longer_has(
         profile: str, jira_sim: JiraSimFactory, store: Store) -> None:
-    sim = jira_sim(profile, seed=7, issues_per_project=60)
+    sim = jira_sim(profile, seed=7, issues_per_project=40)
     world = sim.world
     cfg = sim.source()
     open_connector(cfg).sync(store, full=True)
@@ -203,8 +203,8 @@ def _store_url(store: Store) -> str:
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_sync_killed_mid_way_and_rerun_loses_and_duplicates_nothing(
         profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
-    sim = jira_sim(profile, seed=9, latency_ms=15, issues_per_project=200)
-    cfg = sim.source(page_size=10 if profile == "cloud" else 40)
+    sim = jira_sim(profile, seed=9, latency_ms=20, issues_per_project=100)
+    cfg = sim.source(page_size=5 if profile == "cloud" else 25)
     store = store_factory()
     args = [sys.executable, "-c", _CHILD, json.dumps({**cfg.model_dump(), "token": "sim-token"}), _store_url(store)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -79,9 +79,19 @@ def load_fixture(name: str) -> list[Any]:
 # ----------------------------------------------------------------------------- the world
 def test_same_seed_generates_identical_world_and_other_seeds_differ() -> None:
     def fingerprint(w: JiraWorld) -> list[Any]:
-        return [(i.id, i.key, i.created, i.status, i.points, i.sprints,
-                 [(h.id, h.created, h.items) for h in i.histories],
-                 [(wl.id, wl.seconds, wl.started) for wl in i.worklogs]) for i in w.issues.values()]
+        return [
+            (
+                i.id,
+                i.key,
+                i.created,
+                i.status,
+                i.points,
+                i.sprints,
+                [(h.id, h.created, h.items) for h in i.histories],
+                [(wl.id, wl.seconds, wl.started) for wl in i.worklogs],
+            )
+            for i in w.issues.values()
+        ]
 
     assert fingerprint(JiraWorld.generate(3)) == fingerprint(JiraWorld.generate(3))
     assert fingerprint(JiraWorld.generate(3)) != fingerprint(JiraWorld.generate(4))
@@ -89,11 +99,27 @@ def test_same_seed_generates_identical_world_and_other_seeds_differ() -> None:
 
 def test_current_fields_are_the_fold_of_the_changelog(small_world: JiraWorld) -> None:
     for issue in small_world.issues.values():
-        before = (issue.status, issue.points, issue.sprints, issue.assignee, issue.labels, issue.resolution,
-                  issue.resolved_at, issue.updated)
+        before = (
+            issue.status,
+            issue.points,
+            issue.sprints,
+            issue.assignee,
+            issue.labels,
+            issue.resolution,
+            issue.resolved_at,
+            issue.updated,
+        )
         issue.replay()
-        assert before == (issue.status, issue.points, issue.sprints, issue.assignee, issue.labels,
-                          issue.resolution, issue.resolved_at, issue.updated)
+        assert before == (
+            issue.status,
+            issue.points,
+            issue.sprints,
+            issue.assignee,
+            issue.labels,
+            issue.resolution,
+            issue.resolved_at,
+            issue.updated,
+        )
         assert [h.created for h in issue.histories] == sorted(h.created for h in issue.histories)
 
 
@@ -127,8 +153,13 @@ def test_generated_world_has_the_situations_metrics_depend_on(small_world: JiraW
     commenters = [(c.author == i.reporter) for i in issues for c in i.comments]
     assert True in commenters and False in commenters
     # added mid-sprint: joined (by change) after the sprint started
-    sprint_adds = [(h.created, it.new[-1]) for i in issues for h in i.histories for it in h.items
-                   if it.field == F_SPRINT and len(it.new) > len(it.old)]
+    sprint_adds = [
+        (h.created, it.new[-1])
+        for i in issues
+        for h in i.histories
+        for it in h.items
+        if it.field == F_SPRINT and len(it.new) > len(it.old)
+    ]
     assert any(w.sprints[sid].start and t > w.sprints[sid].start for t, sid in sprint_adds)  # type: ignore[operator]
 
 
@@ -138,7 +169,10 @@ def test_rendered_timestamps_use_jira_format_with_several_offsets(small_world: J
     offsets = {s[-5:] for s in stamps}
     assert {"+0800", "+0530", "+0000"} <= offsets and ({"-0700", "-0800"} & offsets)
     assert all(len(s) == 28 and s[10] == "T" and s[19] == "." for s in stamps)
-    assert jira_time(datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), "Asia/Kolkata") == "2026-01-02T08:34:05.678+0530"
+    assert (
+        jira_time(datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), "Asia/Kolkata")
+        == "2026-01-02T08:34:05.678+0530"
+    )
 
 
 def test_mutate_is_deterministic_and_stamps_changes_at_world_time() -> None:
@@ -146,7 +180,9 @@ def test_mutate_is_deterministic_and_stamps_changes_at_world_time() -> None:
     for w in (a, b):
         w.advance(timedelta(hours=3))
     ea, eb = a.mutate(11, fraction=0.05), b.mutate(11, fraction=0.05)
-    assert [(e.name, e.issue_nid, e.worklog_id) for e in ea] == [(e.name, e.issue_nid, e.worklog_id) for e in eb]
+    assert [(e.name, e.issue_nid, e.worklog_id) for e in ea] == [
+        (e.name, e.issue_nid, e.worklog_id) for e in eb
+    ]
     assert {e.timestamp for e in ea} == {a.now}
     names = {e.name for e in ea}
     assert {"jira:issue_updated", "jira:issue_created", "jira:issue_deleted"} <= names
@@ -189,8 +225,12 @@ def test_dc_accepts_bearer_pat_and_basic_and_users_have_names() -> None:
         me = client.get("/rest/api/2/myself").json()
         assert me["name"] == "sim" and "accountId" not in me
         assert httpx.get(f"{client.base_url}/rest/api/2/myself", auth=("sim", "sim-token")).status_code == 200
-        assert httpx.get(f"{client.base_url}/rest/api/2/myself",
-                         headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert (
+            httpx.get(
+                f"{client.base_url}/rest/api/2/myself", headers={"Authorization": "Bearer nope"}
+            ).status_code
+            == 401
+        )
         assert client.get("/rest/api/2/serverInfo").json()["deploymentType"] == "Server"
 
 
@@ -203,7 +243,10 @@ def test_fields_expose_story_points_and_sprint_schemas_per_profile(cloud: tuple[
     assert config["estimation"]["field"]["fieldId"] == CLOUD_PROFILE.story_points_field
     statuses = client.get("/rest/api/3/status").json()
     assert {s["statusCategory"]["key"]: s["statusCategory"]["id"] for s in statuses} == {
-        "new": 2, "indeterminate": 4, "done": 3}
+        "new": 2,
+        "indeterminate": 4,
+        "done": 3,
+    }
     w = JiraWorld.generate(1, issues_per_project=5)
     with jira(w, "dc") as (dc, _):
         dc_fields = {f["id"]: f for f in dc.get("/rest/api/2/field").json()}
@@ -215,8 +258,10 @@ def test_fields_expose_story_points_and_sprint_schemas_per_profile(cloud: tuple[
 def test_cloud_search_endpoint_answers_410_with_the_removal_body(cloud: tuple[httpx.Client, Any]) -> None:
     client, _ = cloud
     for v in (2, 3):
-        for r in (client.get(f"/rest/api/{v}/search", params={"jql": "project = ABC"}),
-                  client.post(f"/rest/api/{v}/search", json={"jql": "project = ABC"})):
+        for r in (
+            client.get(f"/rest/api/{v}/search", params={"jql": "project = ABC"}),
+            client.post(f"/rest/api/{v}/search", json={"jql": "project = ABC"}),
+        ):
             assert r.status_code == 410
             assert r.json() == {"errorMessages": [SEARCH_REMOVED_MESSAGE], "errors": {}}
 
@@ -228,8 +273,11 @@ def test_search_jql_caps_id_only_pages_at_5000_and_pages_by_token() -> None:
         token = None
         pages = 0
         while True:
-            body = {"jql": "project in (ABC, DEF) ORDER BY created ASC, key ASC", "maxResults": 9999,
-                    "fields": ["id"]}
+            body = {
+                "jql": "project in (ABC, DEF) ORDER BY created ASC, key ASC",
+                "maxResults": 9999,
+                "fields": ["id"],
+            }
             if token:
                 body["nextPageToken"] = token
             page = client.post("/rest/api/3/search/jql", json=body).json()
@@ -242,19 +290,24 @@ def test_search_jql_caps_id_only_pages_at_5000_and_pages_by_token() -> None:
             assert len(page["issues"]) == 5000
             token = page["nextPageToken"]
         assert pages == 2 and len(seen) == len(set(seen)) == 5200
-        full = client.get("/rest/api/3/search/jql",
-                          params={"jql": "project = ABC", "maxResults": 1000, "fields": "summary,status"}).json()
+        full = client.get(
+            "/rest/api/3/search/jql",
+            params={"jql": "project = ABC", "maxResults": 1000, "fields": "summary,status"},
+        ).json()
         assert len(full["issues"]) == 100 and full["isLast"] is False
 
 
-def test_search_jql_defaults_to_id_only_and_embeds_20_newest_histories(cloud: tuple[httpx.Client, Any],
-                                                                      small_world: JiraWorld) -> None:
+def test_search_jql_defaults_to_id_only_and_embeds_20_newest_histories(
+    cloud: tuple[httpx.Client, Any], small_world: JiraWorld
+) -> None:
     client, _ = cloud
     page = client.get("/rest/api/3/search/jql", params={"jql": "project = ABC", "maxResults": 3}).json()
     assert page["issues"][0] == {"id": page["issues"][0]["id"]}
     heavy = max(small_world.live_issues(), key=lambda i: len(i.histories))
-    found = client.post("/rest/api/3/search/jql", json={"jql": f"key = {heavy.key}", "fields": ["summary"],
-                                                        "expand": "changelog"}).json()["issues"][0]
+    found = client.post(
+        "/rest/api/3/search/jql",
+        json={"jql": f"key = {heavy.key}", "fields": ["summary"], "expand": "changelog"},
+    ).json()["issues"][0]
     log = found["changelog"]
     assert log["total"] == len(heavy.histories) > 100 and len(log["histories"]) == 20
     assert [int(h["id"]) for h in log["histories"]] == [h.id for h in reversed(heavy.histories)][:20]
@@ -268,7 +321,13 @@ def test_search_jql_refuses_unbounded_queries(cloud: tuple[httpx.Client, Any]) -
 
 def test_unsupported_jql_answers_400_with_jira_error_body(cloud: tuple[httpx.Client, Any]) -> None:
     client, _ = cloud
-    for jql in ("frobnicate = 3", "project = ABC AND", "project ~ ABC", "project = NOPE", 'updated >= "yesterday"'):
+    for jql in (
+        "frobnicate = 3",
+        "project = ABC AND",
+        "project ~ ABC",
+        "project = NOPE",
+        'updated >= "yesterday"',
+    ):
         r = client.post("/rest/api/3/search/jql", json={"jql": jql})
         assert r.status_code == 400, jql
         assert set(r.json()) == {"errorMessages", "errors"} and r.json()["errorMessages"][0]
@@ -288,7 +347,9 @@ def test_jql_updated_literal_has_minute_precision_in_utc_and_epoch_ms_works(smal
         parse_jql("project = ABC ORDER BY summary")
 
 
-def test_approximate_count_counts_matching_issues(cloud: tuple[httpx.Client, Any], small_world: JiraWorld) -> None:
+def test_approximate_count_counts_matching_issues(
+    cloud: tuple[httpx.Client, Any], small_world: JiraWorld
+) -> None:
     client, _ = cloud
     r = client.post("/rest/api/3/search/approximate-count", json={"jql": "project = DEF"})
     assert r.json() == {"count": sum(1 for i in small_world.live_issues() if i.project_key == "DEF")}
@@ -296,31 +357,47 @@ def test_approximate_count_counts_matching_issues(cloud: tuple[httpx.Client, Any
 
 # ----------------------------------------------------------------------------- bulk endpoints
 def test_bulkfetch_takes_1_to_100_ids_returns_ascending_ids_and_omits_missing(
-        cloud: tuple[httpx.Client, Any], small_world: JiraWorld) -> None:
+    cloud: tuple[httpx.Client, Any], small_world: JiraWorld
+) -> None:
     client, _ = cloud
     assert client.post("/rest/api/3/issue/bulkfetch", json={"issueIdsOrKeys": []}).status_code == 400
     ids = [i.id for i in small_world.live_issues()]
     assert client.post("/rest/api/3/issue/bulkfetch", json={"issueIdsOrKeys": ids[:101]}).status_code == 400
     heavy = max(small_world.live_issues(), key=lambda i: len(i.histories))
     asked = [ids[5], "abc-1", "NOPE-1", "99999999", ids[2], heavy.key]
-    body = client.post("/rest/api/3/issue/bulkfetch",
-                       json={"issueIdsOrKeys": asked, "fields": ["summary"], "expand": ["changelog"]}).json()
+    body = client.post(
+        "/rest/api/3/issue/bulkfetch",
+        json={"issueIdsOrKeys": asked, "fields": ["summary"], "expand": ["changelog"]},
+    ).json()
     got = [int(i["id"]) for i in body["issues"]]
     assert got == sorted(got) and len(got) == 4 and body["issueErrors"] == []
     by_id = {i["id"]: i for i in body["issues"]}
     assert len(by_id[heavy.id]["changelog"]["histories"]) == 40
 
 
-def test_changelog_bulkfetch_pages_oldest_first_by_date_then_issue(cloud: tuple[httpx.Client, Any],
-                                                                   small_world: JiraWorld) -> None:
+def test_changelog_bulkfetch_pages_oldest_first_by_date_then_issue(
+    cloud: tuple[httpx.Client, Any], small_world: JiraWorld
+) -> None:
     """Each page holds the next oldest histories (by date, then issue id), grouped per issue."""
     client, _ = cloud
     issues = [i for i in small_world.live_issues()][:30]
-    body: dict[str, Any] = {"issueIdsOrKeys": [i.key for i in issues], "maxResults": 25,
-                            "fieldIds": ["status", CLOUD_PROFILE.sprint_field]}
-    expected = [h.id for _, _, h in sorted(((h.created, i.nid, h) for i in issues for h in i.histories
-                                            if any(it.field in (F_STATUS, F_SPRINT) for it in h.items)),
-                                           key=lambda t: (t[0], t[1], t[2].id))]
+    body: dict[str, Any] = {
+        "issueIdsOrKeys": [i.key for i in issues],
+        "maxResults": 25,
+        "fieldIds": ["status", CLOUD_PROFILE.sprint_field],
+    }
+    expected = [
+        h.id
+        for _, _, h in sorted(
+            (
+                (h.created, i.nid, h)
+                for i in issues
+                for h in i.histories
+                if any(it.field in (F_STATUS, F_SPRINT) for it in h.items)
+            ),
+            key=lambda t: (t[0], t[1], t[2].id),
+        )
+    ]
     offset = 0
     while True:
         page = client.post("/rest/api/3/changelog/bulkfetch", json=body).json()
@@ -328,22 +405,30 @@ def test_changelog_bulkfetch_pages_oldest_first_by_date_then_issue(cloud: tuple[
         for group in page["issueChangeLogs"]:
             created = [h["created"] for h in group["changeHistories"]]
             assert [int(h["id"]) for h in group["changeHistories"]] == sorted(
-                int(h["id"]) for h in group["changeHistories"]), "oldest first within an issue"
+                int(h["id"]) for h in group["changeHistories"]
+            ), "oldest first within an issue"
             assert all(isinstance(c, str) for c in created)
             for h in group["changeHistories"]:
                 assert {it["fieldId"] for it in h["items"]} <= {"status", "customfield_10020"}
                 page_ids.append(int(h["id"]))
-        assert sorted(page_ids) == sorted(expected[offset: offset + 25])
+        assert sorted(page_ids) == sorted(expected[offset : offset + 25])
         offset += len(page_ids)
         if not page.get("nextPageToken"):
             break
         body["nextPageToken"] = page["nextPageToken"]
     assert offset == len(expected)
-    assert client.post("/rest/api/3/changelog/bulkfetch",
-                       json={"issueIdsOrKeys": ["ABC-1"], "fieldIds": [f"f{n}" for n in range(11)]}).status_code == 400
+    assert (
+        client.post(
+            "/rest/api/3/changelog/bulkfetch",
+            json={"issueIdsOrKeys": ["ABC-1"], "fieldIds": [f"f{n}" for n in range(11)]},
+        ).status_code
+        == 400
+    )
 
 
-def test_issue_changelog_pages_oldest_first_with_total(cloud: tuple[httpx.Client, Any], small_world: JiraWorld) -> None:
+def test_issue_changelog_pages_oldest_first_with_total(
+    cloud: tuple[httpx.Client, Any], small_world: JiraWorld
+) -> None:
     client, _ = cloud
     heavy = max(small_world.live_issues(), key=lambda i: len(i.histories))
     first = client.get(f"/rest/api/3/issue/{heavy.key}/changelog").json()
@@ -354,7 +439,8 @@ def test_issue_changelog_pages_oldest_first_with_total(cloud: tuple[httpx.Client
 
 
 def test_worklogs_page_inline_at_20_and_fully_on_the_worklog_resource(
-        cloud: tuple[httpx.Client, Any], small_world: JiraWorld) -> None:
+    cloud: tuple[httpx.Client, Any], small_world: JiraWorld
+) -> None:
     client, _ = cloud
     busy = max(small_world.live_issues(), key=lambda i: len(i.live_worklogs))
     issue = client.get(f"/rest/api/3/issue/{busy.key}", params={"fields": "worklog"}).json()
@@ -390,10 +476,13 @@ def test_worklog_feeds_lag_one_minute_and_report_deletions() -> None:
 def test_dc_search_clamps_max_results_to_1000_and_refuses_beyond_10000() -> None:
     w = JiraWorld.generate(6, issues_per_project=550, closed_sprints=2)
     with jira(w, "dc") as (client, _):
-        page = client.get("/rest/api/2/search", params={"jql": "order by created", "maxResults": 5000,
-                                                          "fields": "id"}).json()
+        page = client.get(
+            "/rest/api/2/search", params={"jql": "order by created", "maxResults": 5000, "fields": "id"}
+        ).json()
         assert page["maxResults"] == 1000 and len(page["issues"]) == 1000 and page["total"] == 1100
-        r = client.post("/rest/api/2/search", json={"jql": "project = ABC", "startAt": 9500, "maxResults": 1000})
+        r = client.post(
+            "/rest/api/2/search", json={"jql": "project = ABC", "startAt": 9500, "maxResults": 1000}
+        )
         assert r.status_code == 500 and "Search limit exceeded" in r.json()["errorMessages"][0]
 
 
@@ -403,13 +492,19 @@ def test_dc_renders_sprints_as_java_strings_and_hides_cloud_only_endpoints() -> 
     with jira(w, "dc") as (client, _):
         issue = client.get(f"/rest/api/2/issue/{sprinted.key}", params={"expand": "changelog"}).json()
         value = issue["fields"]["customfield_10020"][0]
-        assert value.startswith("com.atlassian.greenhopper.service.sprint.Sprint@") and "rapidViewId=" in value
+        assert (
+            value.startswith("com.atlassian.greenhopper.service.sprint.Sprint@") and "rapidViewId=" in value
+        )
         assert issue["changelog"]["total"] == len(issue["changelog"]["histories"]) == len(sprinted.histories)
         assert all("fieldId" not in it for h in issue["changelog"]["histories"] for it in h["items"])
         assert isinstance(issue["fields"]["description"], str)
-        for method, path in (("POST", "/rest/api/2/search/jql"), ("GET", "/rest/api/3/myself"),
-                             ("POST", "/rest/api/2/issue/bulkfetch"), ("POST", "/rest/api/2/changelog/bulkfetch"),
-                             ("GET", "/rest/api/2/worklog/updated")):
+        for method, path in (
+            ("POST", "/rest/api/2/search/jql"),
+            ("GET", "/rest/api/3/myself"),
+            ("POST", "/rest/api/2/issue/bulkfetch"),
+            ("POST", "/rest/api/2/changelog/bulkfetch"),
+            ("GET", "/rest/api/2/worklog/updated"),
+        ):
             assert client.request(method, path, json={}).status_code == 404, path
 
 
@@ -423,7 +518,9 @@ def test_board_sprints_list_closed_then_active_then_future(cloud: tuple[httpx.Cl
     states = [s["state"] for s in sprints]
     assert states == sorted(states, key=["closed", "active", "future"].index)
     assert "startDate" not in sprints[-1] and "completeDate" not in sprints[-2]
-    paged = client.get(f"/rest/agile/1.0/board/{board_id}/sprint", params={"state": "closed", "maxResults": 2}).json()
+    paged = client.get(
+        f"/rest/agile/1.0/board/{board_id}/sprint", params={"state": "closed", "maxResults": 2}
+    ).json()
     assert len(paged["values"]) == 2 and paged["isLast"] is False
     kanban = next(b for b in client.get("/rest/agile/1.0/board").json()["values"] if b["type"] == "kanban")
     assert client.get(f"/rest/agile/1.0/board/{kanban['id']}/sprint").status_code == 400
@@ -434,8 +531,11 @@ def test_comment_and_label_writes_change_the_world_and_bump_updated() -> None:
     w = JiraWorld.generate(2, issues_per_project=10)
     with jira(w) as (client, _):
         w.advance(timedelta(hours=1))
-        adf = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-            {"type": "text", "text": "SLA at risk"}]}]}
+        adf = {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": "SLA at risk"}]}],
+        }
         r = client.post("/rest/api/3/issue/ABC-2/comment", json={"body": adf})
         assert r.status_code == 201 and r.json()["body"] == adf
         v2 = client.post("/rest/api/2/issue/ABC-2/comment", json={"body": "plain text"})
@@ -493,7 +593,9 @@ def test_latency_is_async_so_concurrent_requests_overlap() -> None:
     with jira(w, latency_ms=300) as (client, _):
         base = str(client.base_url)
         start = time.monotonic()
-        threads = [threading.Thread(target=httpx.get, args=(f"{base}/rest/api/3/serverInfo",)) for _ in range(6)]
+        threads = [
+            threading.Thread(target=httpx.get, args=(f"{base}/rest/api/3/serverInfo",)) for _ in range(6)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -529,10 +631,16 @@ def test_webhook_deliveries_are_signed_and_retries_keep_the_identifier() -> None
     receiver = Starlette(routes=[Route("/hook", receive, methods=["POST"])])
     w = JiraWorld.generate(3, issues_per_project=20)
     with jira(w) as (client, app), serve_in_thread(receiver) as hook_base:
-        reg = client.post("/rest/webhooks/1.0/webhook", json={
-            "name": "trackpulse", "url": f"{hook_base}/hook", "secret": "s3cret",
-            "events": ["jira:issue_updated", "worklog_created", "comment_created", "jira:issue_deleted"],
-            "filters": {"issue-related-events-section": "project = ABC"}})
+        reg = client.post(
+            "/rest/webhooks/1.0/webhook",
+            json={
+                "name": "trackpulse",
+                "url": f"{hook_base}/hook",
+                "secret": "s3cret",
+                "events": ["jira:issue_updated", "worklog_created", "comment_created", "jira:issue_deleted"],
+                "filters": {"issue-related-events-section": "project = ABC"},
+            },
+        )
         assert reg.status_code == 201
         assert len(client.get("/rest/webhooks/1.0/webhook").json()) == 1
         w.advance(timedelta(minutes=1))
@@ -553,7 +661,10 @@ def test_webhook_deliveries_are_signed_and_retries_keep_the_identifier() -> None
         assert first["timestamp"] == int(w.now.timestamp() * 1000)
         assert any(i["field"] == "status" for i in first["changelog"]["items"])
         worklog = json.loads(received[1][1])
-        assert worklog["webhookEvent"] == "worklog_created" and worklog["worklog"]["issueId"] == w.issue("ABC-1").id
+        assert (
+            worklog["webhookEvent"] == "worklog_created"
+            and worklog["worklog"]["issueId"] == w.issue("ABC-1").id
+        )
 
 
 def test_sprint_comment_and_worklog_events_render_the_real_payload_shapes() -> None:
@@ -566,8 +677,14 @@ def test_sprint_comment_and_worklog_events_render_the_real_payload_shapes() -> N
     worklog = w.add_worklog("ABC-1", 600)
     w.delete_worklog(worklog.id)
     payloads = {e.name: jira_webhook_payload(w, renderer, e) for e in w.events}
-    assert {"sprint_closed", "comment_created", "comment_deleted", "worklog_created", "worklog_deleted",
-            "jira:issue_updated"} <= set(payloads)
+    assert {
+        "sprint_closed",
+        "comment_created",
+        "comment_deleted",
+        "worklog_created",
+        "worklog_deleted",
+        "jira:issue_updated",
+    } <= set(payloads)
     closed = payloads["sprint_closed"]
     assert closed["sprint"]["state"] == "closed" and "completeDate" in closed["sprint"]
     assert set(payloads["comment_deleted"]) == {"timestamp", "webhookEvent", "comment", "issue"}
@@ -579,7 +696,8 @@ def test_sprint_comment_and_worklog_events_render_the_real_payload_shapes() -> N
 
 # ----------------------------------------------------------------------------- shape conformance
 def test_rendered_cloud_payloads_have_the_key_sets_of_recorded_real_ones(
-        cloud: tuple[httpx.Client, Any], small_world: JiraWorld) -> None:
+    cloud: tuple[httpx.Client, Any], small_world: JiraWorld
+) -> None:
     real_issues = load_fixture("jira-cloud/board_issues.json")
     ours = client_board_issues(cloud[0])
 
@@ -607,14 +725,25 @@ def test_rendered_cloud_payloads_have_the_key_sets_of_recorded_real_ones(
     our_comment = {tuple(sorted(c)) for i in ours for c in i["fields"]["comment"]["comments"]}
     assert our_comment == real_comment
 
-    real_wl = {tuple(sorted(x["data"])) for x in load_fixture("jira-cloud/worklogs.json") if "comment" not in x["data"]}
+    real_wl = {
+        tuple(sorted(x["data"]))
+        for x in load_fixture("jira-cloud/worklogs.json")
+        if "comment" not in x["data"]
+    }
     busy = max(small_world.live_issues(), key=lambda i: len(i.live_worklogs))
-    our_wl = {tuple(sorted(x)) for x in cloud[0].get(f"/rest/api/2/issue/{busy.key}/worklog").json()["worklogs"]
-              if "comment" not in x}
+    our_wl = {
+        tuple(sorted(x))
+        for x in cloud[0].get(f"/rest/api/2/issue/{busy.key}/worklog").json()["worklogs"]
+        if "comment" not in x
+    }
     assert our_wl == real_wl
-    real_sprints = {tuple(sorted(s)) for s in load_fixture("jira-cloud/sprints.json") if s["state"] == "closed"}
-    our_sprints = {tuple(sorted(s)) for s in cloud[0].get("/rest/agile/1.0/board/1/sprint",
-                                                          params={"state": "closed"}).json()["values"]}
+    real_sprints = {
+        tuple(sorted(s)) for s in load_fixture("jira-cloud/sprints.json") if s["state"] == "closed"
+    }
+    our_sprints = {
+        tuple(sorted(s))
+        for s in cloud[0].get("/rest/agile/1.0/board/1/sprint", params={"state": "closed"}).json()["values"]
+    }
     assert our_sprints == real_sprints
     real_changelog_page = {tuple(sorted(x["data"])) for x in load_fixture("jira-cloud/issue_changelogs.json")}
     our_page = cloud[0].get("/rest/api/3/issue/ABC-1/changelog").json()["values"]
@@ -624,7 +753,9 @@ def test_rendered_cloud_payloads_have_the_key_sets_of_recorded_real_ones(
 
 
 def client_board_issues(client: httpx.Client) -> list[dict[str, Any]]:
-    return client.get("/rest/agile/1.0/board/1/issue", params={"expand": "changelog", "maxResults": 50}).json()["issues"]
+    return client.get(
+        "/rest/agile/1.0/board/1/issue", params={"expand": "changelog", "maxResults": 50}
+    ).json()["issues"]
 
 
 def test_rendered_dc_payloads_have_the_key_sets_of_recorded_server_ones() -> None:
@@ -634,6 +765,9 @@ def test_rendered_dc_payloads_have_the_key_sets_of_recorded_server_ones() -> Non
         ours = client.get("/rest/agile/1.0/board/1/issue", params={"expand": "changelog"}).json()["issues"]
     assert set(ours[0]["fields"]["reporter"]) == set(real[0]["fields"]["reporter"])
     assert {tuple(sorted(h)) for i in ours for h in i["changelog"]["histories"]} == {
-        tuple(sorted(h)) for i in real for h in i["changelog"]["histories"]}
+        tuple(sorted(h)) for i in real for h in i["changelog"]["histories"]
+    }
     real_items = {k for i in real for h in i["changelog"]["histories"] for it in h["items"] for k in it}
-    assert {k for i in ours for h in i["changelog"]["histories"] for it in h["items"] for k in it} <= real_items
+    assert {
+        k for i in ours for h in i["changelog"]["histories"] for it in h["items"] for k in it
+    } <= real_items

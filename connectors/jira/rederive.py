@@ -71,7 +71,9 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
             row = asdict(rec)
             row["sprint_ids"] = list(rec.sprint_ids)
             out.append({"source": source, "item_id": item_id, **{c: row[c] for c in _DERIVED_ITEM_COLUMNS}})
-        upsert(session, Item, out, update=list(_DERIVED_ITEM_COLUMNS))
+        if out:
+            # ORM bulk UPDATE by primary key: derived columns only, tombstones and raw untouched.
+            session.execute(sa.update(Item), out)
         n += len(rows)
         last = rows[-1][0]
 

@@ -154,6 +154,9 @@ class TrelloApi:
         """Every card of the board, archived ones included, with custom-field values."""
         return list(self._board_get(board_id, f"/boards/{board_id}/cards/all", {"customFieldItems": "true"}))
 
+    def card(self, card_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/cards/{card_id}", {"customFieldItems": "true"}))
+
     def actions_page(self, board_id: str, *, before: str | None, since: str | None,
                      limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
         """One page of the board's actions, newest first, strictly between `since` and `before`."""

@@ -68,10 +68,21 @@ class TrelloConnector:
     kind = "trello"
 
     def __init__(self, cfg: TrelloSourceConfig, client: httpx.Client | None = None, *,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, page_limit: int = PAGE_LIMIT) -> None:
         self.cfg = cfg
+        self.page_limit = page_limit  # Trello's maximum; smaller only to exercise paging in tests
         self.api = TrelloApi(cfg, client, sleep=sleep)
         self.http = self.api.http
+
+    def close(self) -> None:
+        """Close the HTTP client (its keep-alive connections); the connector is done."""
+        self.api.close()
+
+    def __enter__(self) -> TrelloConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- check ------------------------------------------------------------------------------------
     def pytrello(self) -> TrelloClient:
@@ -144,14 +155,14 @@ class TrelloConnector:
         progress.begin(source, label)
         first = True
         while True:
-            page = self.api.actions_page(board_id, before=walk.before, since=walk.floor)
+            page = self.api.actions_page(board_id, before=walk.before, since=walk.floor, limit=self.page_limit)
             if walk.top is None and page:
                 walk.top = page[0]["id"]
             cards: list[dict[str, Any]] | None = None
             if first and (full or walk.resumed or page):
                 cards = self.api.cards(board_id)
                 alive = {c["id"] for c in cards}
-            done = len(page) < PAGE_LIMIT
+            done = len(page) < self.page_limit
             with store.transaction() as s:
                 if cards is not None:
                     result.items += self._write_cards(s, mapping, cards, full)

@@ -217,56 +217,88 @@ def map_action(mapping: BoardMapping, action: dict[str, Any]) -> ActionRows:
 
 def card_from_action(action: dict[str, Any]) -> dict[str, Any] | None:
     """The card JSON an action reveals, for a card we have not stored yet; None when the
-    action does not say which list the card is in."""
+    action does not say which list the card is in. Nothing else about the card is known, so
+    any other action, older or newer, may still fill it in."""
     data = action.get("data") or {}
     ref = data.get("card") or {}
     lst = data.get("list") or data.get("listAfter") or {}
     if not ref.get("id") or not lst.get("id"):
         return None
+    stamp = [action.get("date") or "", action["id"]]
     return {"id": ref["id"], "name": ref.get("name", ""), "idShort": ref.get("idShort"),
             "shortLink": ref.get("shortLink"), "idBoard": (data.get("board") or {}).get("id"),
             "idList": lst["id"], "closed": bool(ref.get("closed", False)), "labels": [], "idLabels": [],
-            "idMembers": [], "customFieldItems": [], "dateLastActivity": action.get("date")}
+            "idMembers": [], "customFieldItems": [], "dateLastActivity": action.get("date"),
+            STAMPS: {"since": ["", ""], "fields": {"idList": stamp, "idBoard": stamp, "name": stamp}}}
+
+
+# Where a card JSON built from webhook actions records which action last set each field.
+STAMPS = "_trackpulse_stamps"
 
 
 def apply_action_to_card(card: dict[str, Any] | None, action: dict[str, Any]) -> dict[str, Any] | None:
-    """The card JSON after `action` (which must not be older than the card's state)."""
+    """The card JSON after `action`, whatever order actions arrive in.
+
+    Each field (list, board, name, closed, each label, each custom field) remembers the
+    (date, id) of the action that last set it, and an action only sets a field it is newer
+    for. A card from a snapshot (a sync or a GET) is as of its `dateLastActivity`: every
+    action up to then is already in it. So deliveries commute: any order gives the state
+    the newest actions describe, and a late older move never sets an older list."""
     if card is None:
         card = card_from_action(action)
         if card is None:
             return None
     else:
         card = copy.deepcopy(card)
+    meta = card.get(STAMPS) or {"since": [card.get("dateLastActivity") or "", "~"], "fields": {}}
+    card[STAMPS] = meta
+    since = tuple(meta["since"])
+    fields: dict[str, list[str]] = meta["fields"]
+    stamp = (action.get("date") or "", action["id"])
+
+    def newer(name: str) -> bool:
+        return stamp > tuple(fields.get(name, since))
+
+    def put(name: str, value: Any) -> None:
+        if newer(name):
+            card[name] = value
+            fields[name] = list(stamp)
+
     data = action.get("data") or {}
     ref = data.get("card") or {}
     kind = action.get("type")
-    card["dateLastActivity"] = action.get("date")
+    if (action.get("date") or "") > (card.get("dateLastActivity") or ""):
+        card["dateLastActivity"] = action.get("date")
     if ref.get("name"):
-        card["name"] = ref["name"]
+        put("name", ref["name"])
     if kind in CREATION_TYPES or kind == "moveCardToBoard":
         if (data.get("list") or {}).get("id"):
-            card["idList"] = data["list"]["id"]
+            put("idList", data["list"]["id"])
         if (data.get("board") or {}).get("id"):
-            card["idBoard"] = data["board"]["id"]
+            put("idBoard", data["board"]["id"])
     elif kind == "updateCard":
         for k in data.get("old") or {}:
-            if k in ref:
-                card[k] = ref[k]
+            if k in ref and k != "name":
+                put(k, ref[k])
         if (data.get("listAfter") or {}).get("id"):
-            card["idList"] = data["listAfter"]["id"]
+            put("idList", data["listAfter"]["id"])
     elif kind == "updateCustomFieldItem":
         item = data.get("customFieldItem") or {}
         fid = item.get("idCustomField") or (data.get("customField") or {}).get("id")
-        items = [x for x in card.get("customFieldItems") or [] if x.get("idCustomField") != fid]
-        if item.get("value") is not None or item.get("idValue") is not None:
-            items.append(item)
-        card["customFieldItems"] = items
+        if newer(f"cf:{fid}"):
+            items = [x for x in card.get("customFieldItems") or [] if x.get("idCustomField") != fid]
+            if item.get("value") is not None or item.get("idValue") is not None:
+                items.append(item)
+            card["customFieldItems"] = items
+            fields[f"cf:{fid}"] = list(stamp)
     elif kind in ("addLabelToCard", "removeLabelFromCard"):
         label = data.get("label") or {}
-        labels = [lb for lb in card.get("labels") or [] if lb.get("id") != label.get("id")]
-        if kind == "addLabelToCard":
-            labels.append({"id": label.get("id"), "idBoard": card.get("idBoard"), "name": label.get("name", ""),
-                           "color": label.get("color")})
-        card["labels"] = labels
-        card["idLabels"] = [lb["id"] for lb in labels]
+        if newer(f"label:{label.get('id')}"):
+            labels = [lb for lb in card.get("labels") or [] if lb.get("id") != label.get("id")]
+            if kind == "addLabelToCard":
+                labels.append({"id": label.get("id"), "idBoard": card.get("idBoard"),
+                               "name": label.get("name", ""), "color": label.get("color")})
+            card["labels"] = labels
+            card["idLabels"] = [lb["id"] for lb in labels]
+            fields[f"label:{label.get('id')}"] = list(stamp)
     return card

@@ -8,9 +8,11 @@ uses; history, comment and deletion rows come from the same `rows.write_actions`
 Safe against Trello's delivery habits:
 - duplicates: every row is keyed by the action id (insert-or-ignore), and a repeat is
   recognised and reported before anything is written;
-- reordering: the item row is only replaced when the action is at least as new as the
-  stored state (`updated`, compared again inside the writer's upsert), so a late older move
-  adds its history row but never sets an older current list.
+- reordering: each field of the stored card JSON remembers which action set it, and an
+  action only changes fields it is newer for (`mapping.apply_action_to_card`), so a late
+  older move adds its history row but never sets an older current list; `updated` only
+  grows, and the writer's `newer_than="updated"` guard keeps a stale sync snapshot from
+  overwriting newer webhook state.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import httpx
 import sqlalchemy as sa
 
 from trackpulse.config import TrelloSourceConfig
-from trackpulse.errors import ConfigError, WebhookRejected
+from trackpulse.errors import ConfigError, TrackpulseError, WebhookRejected
 from trackpulse.records import ItemBundle
 from trackpulse.store import writer
 from trackpulse.store.db import Store
@@ -94,6 +96,11 @@ def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, 
     with store.transaction() as s:
         if _already_applied(s, source, card_id, action):
             return f"duplicate {action['type']} {action['id']}: already applied"
+        known = s.get(Item, (source, card_id)) is not None
+    fetched = None
+    if not known and action["type"] in STATE_TYPES:
+        fetched = _fetch_card(source_cfg, card_id)
+    with store.transaction() as s:
         mapping = load_mapping(s, source_cfg)
         counts = write_actions(s, mapping, [action], tracked_boards=source_cfg.boards)
         outcome = f"applied {action['type']} {action['id']} to card {card_id}"
@@ -102,9 +109,12 @@ def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, 
             at = parse_date(action["date"])
             assert at is not None
             if stored is not None and stored.updated > at:
-                outcome += " (older than the stored card: history only)"
-            elif stored is None or not stored.deleted or action["type"] in _ARRIVALS:
-                card = apply_action_to_card(stored.raw if stored is not None else None, action)
+                outcome += " (older than the stored card: only fields no newer action set)"
+            if stored is None or not stored.deleted or action["type"] in _ARRIVALS:
+                if stored is None and fetched is not None:
+                    card = fetched
+                else:
+                    card = apply_action_to_card(stored.raw if stored is not None else None, action)
                 if card is not None:
                     item = card_to_item(mapping, card)
                     if mapping.new_statuses:
@@ -114,6 +124,20 @@ def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, 
         if counts.deleted:
             outcome += " (card deleted)"
     return outcome
+
+
+def _fetch_card(cfg: TrelloSourceConfig, card_id: str) -> dict[str, Any] | None:
+    """The card as Trello has it now, for a card the store has never seen.
+
+    A `createCard` (or copy, or arrival from another board) action does not carry the labels
+    or custom-field values the card was created with, so type, priority and points would be
+    wrong until the next sync. One GET fixes that; if Trello cannot be reached (or the card
+    is already gone) the action alone is used and the next sync corrects it."""
+    with TrelloConnector(cfg.model_copy(update={"max_retries": 1})) as connector:
+        try:
+            return connector.api.card(card_id)
+        except TrackpulseError:
+            return None
 
 
 def _already_applied(s: Any, source: str, card_id: str, action: dict[str, Any]) -> bool:
@@ -147,15 +171,19 @@ def register_webhooks(source_cfg: TrelloSourceConfig, callback_url: str | None =
         raise ConfigError("set callback_url (the public URL of /webhooks/trello/"
                           f"{source_cfg.name}) to register Trello webhooks", key=f"sources({source_cfg.name}).callback_url")
     connector = TrelloConnector(source_cfg, client)
-    trello = connector.pytrello()
-    token = source_cfg.token.get_secret_value()
-    existing = {(h.id_model, h.callback_url): h.id for h in trello.list_hooks(token)}
-    out = []
-    for board_id in source_cfg.boards:
-        hook_id = existing.get((board_id, url))
-        if hook_id:
-            out.append(WebhookRegistration(board_id, hook_id, False))
-            continue
-        hook = trello.create_hook(url, board_id, f"trackpulse {source_cfg.name}", token)
-        out.append(WebhookRegistration(board_id, hook.id, True))
-    return out
+    try:
+        trello = connector.pytrello()
+        token = source_cfg.token.get_secret_value()
+        existing = {(h.id_model, h.callback_url): h.id for h in trello.list_hooks(token)}
+        out = []
+        for board_id in source_cfg.boards:
+            hook_id = existing.get((board_id, url))
+            if hook_id:
+                out.append(WebhookRegistration(board_id, hook_id, False))
+                continue
+            hook = trello.create_hook(url, board_id, f"trackpulse {source_cfg.name}", token)
+            out.append(WebhookRegistration(board_id, hook.id, True))
+        return out
+    finally:
+        if client is None:  # a client handed in belongs to the caller
+            connector.close()

@@ -253,17 +253,31 @@ def sync(
 # --------------------------------------------------------------------------- status
 
 
+def _short_ts(iso: str | None) -> str | None:
+    """2026-03-02T09:00:00.123456Z -> 2026-03-02 09:00:00Z: tables are read, JSON keeps precision."""
+    return iso[:19].replace("T", " ") + "Z" if iso else None
+
+
+_COUNT_COLUMNS = {"items", "deleted", "histories", "worklogs", "comments", "sprints", "webhooks pending"}
+
+
 def status_table(report: dict[str, Any]) -> Table:
+    from trackpulse.reports import cursor_summary
+
     table = Table(title=f"trackpulse status ({report['store']})")
     for col in ("source", "kind", "last success", "last run", "cursor", "items", "deleted", "histories",
                 "worklogs", "comments", "sprints", "webhooks pending", "last error"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", justify="right" if col in _COUNT_COLUMNS else "left")
     for s in report["sources"]:
         c = s["counts"]
-        cursors = ", ".join(f"{k}={v}" for k, v in s["cursors"].items()) or "-"
+        # The newest tracker instant any cursor stands at: where the next incremental run resumes.
+        positions = [cursor_summary(v).removeprefix("action at ") for v in s["cursors"].values()]
+        instants = [p for p in positions if p[:4].isdigit() and p.endswith("Z")]
+        cursors = _short_ts(max(instants)) if instants else "-"
         table.add_row(
             s["name"] + ("" if s["configured"] else " (not configured)"), s["kind"] or "-",
-            s["last_success"] or "never", s["last_run_finished"] or s["last_run_started"] or "never", cursors,
+            _short_ts(s["last_success"]) or "never",
+            _short_ts(s["last_run_finished"] or s["last_run_started"]) or "never", cursors,
             str(c["items"]), str(c["deleted"]), str(c["histories"]), str(c["worklogs"]), str(c["comments"]),
             str(c["sprints"]), str(c["webhooks_pending"]), s["last_error"] or "-",
         )

@@ -17,6 +17,7 @@ import os
 import random
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -159,7 +160,7 @@ defect_labels = ["bug"]
 priority_labels = ["P1", "P2", "P3"]
 points_field = "Points"
 iteration_days = 14
-iteration_start = "2025-09-01"
+iteration_start = "2026-01-05"
 
 [sla.calendars.business]
 timezone = "UTC"
@@ -169,8 +170,8 @@ hours = ["09:00-12:00", "13:00-18:00"]
 [[sla.policies]]
 name = "urgent"
 priorities = ["Highest", "High", "P1"]
-response_hours = 4
-resolution_hours = 24
+response_hours = 8
+resolution_hours = 96
 
 [[sla.policies]]
 name = "standard"
@@ -228,17 +229,12 @@ def _register_webhooks(sims: dict[str, RunningSim], cfg: AppConfig, public_url: 
         secret = src.webhook_secret.get_secret_value() if getattr(src, "webhook_secret", None) else None
         sims[name].world.register_webhook("trackpulse demo", f"{public_url}/webhooks/jira/{name}", JIRA_EVENTS,
                                           secret=secret)
+    from trackpulse.connectors.trello import register_webhooks
+
     trello = cfg.source("trello")
-    key, token = trello.key.get_secret_value(), trello.token.get_secret_value()  # type: ignore[union-attr]
-    with httpx.Client(base_url=sims["trello"].url, timeout=10) as http:
-        for board in trello.boards:  # type: ignore[union-attr]
-            # Trello checks the callback with a HEAD request before it creates the webhook.
-            r = http.post("/1/webhooks", params={"key": key, "token": token, "idModel": board,
-                                                 "callbackURL": f"{public_url}/webhooks/trello/trello",
-                                                 "description": "trackpulse demo"})
-            if r.status_code != 200:
-                raise DemoFailed(f"demo: Trello simulator refused the webhook for board {board}: "
-                                 f"HTTP {r.status_code} {r.text[:200]}")
+    assert trello.kind == "trello"
+    # Trello checks the callback with a HEAD request before it creates each webhook.
+    register_webhooks(trello, f"{public_url}/webhooks/trello/trello")
 
 
 def _deliver_webhooks(sims: dict[str, RunningSim], app: Any, public_url: str, rng: random.Random) -> Table:
@@ -294,16 +290,39 @@ def _delivery_outcomes(store: Store) -> tuple[int, int, int]:
     return int(total), int(done), int(failed)
 
 
+def _print_metrics(report: dict[str, Any], extras: dict[str, Any], console: Console) -> None:
+    """The report's tables, with SLA clocks counted rather than listed one by one."""
+    from trackpulse.metrics import render
+
+    console.print(render.project_table(report))
+    if report["sprints"]:
+        console.print(render.sprint_table(report, extras))
+    if report["iterations"]:
+        console.print(render.iteration_table(report))
+    counts: dict[tuple[str, str, str], dict[str, int]] = {}
+    for clock in report["sla"]:
+        key = (clock["source"], clock["policy"], clock["clock"])
+        counts.setdefault(key, {})[clock["status"]] = counts.get(key, {}).get(clock["status"], 0) + 1
+    table = Table(title="SLA clocks (`trackpulse metrics` lists each one)")
+    statuses = ("met", "breached", "at_risk", "ongoing")
+    for col in ("source", "policy", "clock", *statuses):
+        table.add_column(col, justify="right" if col in statuses else "left")
+    for (source, policy, clock), by_status in sorted(counts.items()):
+        table.add_row(source, policy, clock, *(str(by_status.get(st, 0)) for st in statuses))
+    console.print(table)
+
+
 # ----------------------------------------------------------------------------- the demo
 
 
 def run_demo(*, directory: Path, issues: int = 200, keep_serving: bool = False, json_output: bool = False) -> None:
     from trackpulse.cli import _print_json, status_table
-    from trackpulse.metrics import render
     from trackpulse.reports import build_status, compute_report_and_extras
     from trackpulse.server.app import close_app, create_app
 
-    console = Console(stderr=json_output, highlight=False)
+    stream = sys.stderr if json_output else sys.stdout
+    # Wide enough for the metrics tables when the output goes to a file or a CI log.
+    console = Console(stderr=json_output, highlight=False, width=None if stream.isatty() else 160)
     started = time.perf_counter()
     directory = directory.expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -352,7 +371,7 @@ def run_demo(*, directory: Path, issues: int = 200, keep_serving: bool = False, 
         # The simulated trackers live on their own clock; evaluate as of their "now".
         as_of = max(sim.world.now for sim in sims.values())
         report, extras = compute_report_and_extras(cfg, store, as_of=_aware(as_of))
-        render.render_report(report, extras, console)
+        _print_metrics(report, extras, console)
         if json_output:
             _print_json(report)
         console.print(f"demo finished in {time.perf_counter() - started:.1f} s; "

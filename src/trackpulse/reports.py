@@ -51,7 +51,9 @@ def build_status(cfg: AppConfig, store: Store) -> dict[str, Any]:
         states = {st.name: st for st in s.execute(sa.select(SourceState)).scalars()}
         cursors: dict[str, dict[str, str]] = {}
         for c in s.execute(sa.select(SyncCursor).order_by(SyncCursor.source, SyncCursor.entity)).scalars():
-            cursors.setdefault(c.source, {})[c.entity] = c.value
+            # `meta.*` rows are connector bookkeeping (field maps, catalogues), not positions.
+            if not c.entity.startswith("meta."):
+                cursors.setdefault(c.source, {})[c.entity] = c.value
         counts = {
             "items": _counts_by_source(s, Item, Item.deleted.is_(False), Item.archived.is_(False)),  # type: ignore[attr-defined]
             "archived": _counts_by_source(s, Item, Item.deleted.is_(False), Item.archived.is_(True)),  # type: ignore[attr-defined]
@@ -90,6 +92,26 @@ def build_status(cfg: AppConfig, store: Store) -> dict[str, Any]:
             "counts": {entity: by_source.get(name, 0) for entity, by_source in counts.items()},
         })
     return {"schema": STATUS_SCHEMA, "store": _store_label(store), "sources": sources}
+
+
+def cursor_summary(value: str) -> str:
+    """A cursor as a person reads it: the tracker instant it stands at, when it has one."""
+    import json
+
+    text = value.strip()
+    at: Any = None
+    if text.startswith("{"):
+        try:
+            at = json.loads(text).get("at")
+        except (ValueError, AttributeError):
+            at = None
+    elif text.isdigit() and len(text) == 13:  # epoch milliseconds (Jira)
+        at = int(text)
+    elif len(text) == 24 and all(ch in "0123456789abcdef" for ch in text):  # Trello id: its first 8 hex are seconds
+        return "action at " + _iso(datetime.fromtimestamp(int(text[:8], 16), timezone.utc))  # type: ignore[operator]
+    if isinstance(at, (int, float)):
+        return _iso(datetime.fromtimestamp(at / 1000, timezone.utc)) or text
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _store_label(store: Store) -> str:

@@ -46,13 +46,13 @@ from trackpulse.simulator.jira_render import (
     jira_time,
 )
 from trackpulse.simulator.jira_world import (
-    PROFILES,
-    STATUSES,
-    SimIssue,
-    JiraProfile,
-    JiraWorld,
     ISSUE_TYPES,
     PRIORITIES,
+    PROFILES,
+    STATUSES,
+    JiraProfile,
+    JiraWorld,
+    SimIssue,
 )
 from trackpulse.simulator.jql import JqlError, JqlQuery, parse_jql
 from trackpulse.simulator.ratelimit import BucketSpec, FaultInjector, RateLimiter
@@ -62,7 +62,9 @@ SEARCH_REMOVED_MESSAGE = (
     "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
     "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
 )
-UNBOUNDED_MESSAGE = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
+UNBOUNDED_MESSAGE = (
+    "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
+)
 ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it."
 
 SEARCH_JQL_ID_ONLY_MAX = 5000
@@ -84,8 +86,13 @@ WORKLOG_FEED_LAG = timedelta(minutes=1)
 class ApiError(Exception):
     """Answer with Jira's error body `{"errorMessages": [...], "errors": {...}}`."""
 
-    def __init__(self, status: int, *messages: str, errors: dict[str, str] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        *messages: str,
+        errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(status, messages)
         self.status = status
         self.messages = list(messages)
@@ -93,7 +100,9 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"errorMessages": self.messages, "errors": self.errors}, self.status, self.headers)
+        return JSONResponse(
+            {"errorMessages": self.messages, "errors": self.errors}, self.status, self.headers
+        )
 
 
 @dataclass
@@ -117,8 +126,11 @@ class SimStats:
     def count(self, method: str | None = None, template: str | None = None) -> int:
         """Requests matching `method` and/or `template` (None matches any)."""
         with self._lock:
-            return sum(n for (m, t), n in self.by_route.items()
-                       if (method is None or m == method) and (template is None or t == template))
+            return sum(
+                n
+                for (m, t), n in self.by_route.items()
+                if (method is None or m == method) and (template is None or t == template)
+            )
 
     def reset(self) -> None:
         with self._lock:
@@ -183,15 +195,29 @@ def create_jira_app(
     rate_limit: RateLimiter | BucketSpec | None = None,
     faults: FaultInjector | None = None,
 ) -> Starlette:
-    """Build the simulator app. `rate_limit` is a limiter, one bucket spec for every (route, method), or None."""
+    """Build the simulator app.
+
+    `rate_limit` is a `RateLimiter`, one `BucketSpec` applied per (method, route), or None (unlimited).
+    """
     prof = PROFILES[profile]
     limiter = rate_limit if isinstance(rate_limit, RateLimiter) else RateLimiter(rate_limit)
-    sim = JiraSimState(world, prof, email, token, latency_ms, limiter, faults or FaultInjector(seed=0),
-                       SimStats(), JiraWebhookHub(world, prof))
+    sim = JiraSimState(
+        world,
+        prof,
+        email,
+        token,
+        latency_ms,
+        limiter,
+        faults or FaultInjector(seed=0),
+        SimStats(),
+        JiraWebhookHub(world, prof),
+    )
     routes: list[Route] = []
     versions = (2, 3) if prof.is_cloud else (2,)
 
-    def add(path: str, handler: Handler, methods: list[str], *, version: int = 2, anonymous: bool = False) -> None:
+    def add(
+        path: str, handler: Handler, methods: list[str], *, version: int = 2, anonymous: bool = False
+    ) -> None:
         template = re.sub(r":\w+}", "}", path)  # stats read "/board/{boardId}", not the converter
         routes.append(Route(path, _guard(sim, template, handler, version, anonymous), methods=methods))
 
@@ -208,8 +234,16 @@ def create_jira_app(
             add(f"{api}/worklog/deleted", worklogs_deleted, ["GET"], version=v)
             add(f"{api}/worklog/list", worklogs_list, ["POST"], version=v)
         else:
-            for path in ("search/jql", "search/approximate-count", "issue/bulkfetch", "changelog/bulkfetch",
-                         "issue/{issueIdOrKey}/changelog", "worklog/updated", "worklog/deleted", "worklog/list"):
+            for path in (
+                "search/jql",
+                "search/approximate-count",
+                "issue/bulkfetch",
+                "changelog/bulkfetch",
+                "issue/{issueIdOrKey}/changelog",
+                "worklog/updated",
+                "worklog/deleted",
+                "worklog/list",
+            ):
                 routes.append(Route(f"{api}/{path}", _absent, methods=["GET", "POST", "PUT", "DELETE"]))
         add(f"{api}/serverInfo", server_info, ["GET"], version=v, anonymous=True)
         add(f"{api}/myself", myself, ["GET"], version=v)
@@ -278,8 +312,9 @@ def _authenticated(sim: JiraSimState, header: str | None) -> bool | None:
     return False
 
 
-def _guard(sim: JiraSimState, template: str, handler: Handler, version: int, anonymous: bool) -> Callable[
-        [Request], Awaitable[Response]]:
+def _guard(
+    sim: JiraSimState, template: str, handler: Handler, version: int, anonymous: bool
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         sim.stats.record(request.method, template)
         response = await _guarded(request)
@@ -294,17 +329,27 @@ def _guard(sim: JiraSimState, template: str, handler: Handler, version: int, ano
             headers = {"WWW-Authenticate": 'Basic realm="protected-by-api-token"'}
             if auth is False:
                 headers["X-Seraph-LoginReason"] = "AUTHENTICATED_FAILED"
-            message = ("Client must be authenticated to access this resource." if sim.profile.is_cloud
-                       else "You are not authenticated. Authentication required to perform this operation.")
+            message = (
+                "Client must be authenticated to access this resource."
+                if sim.profile.is_cloud
+                else "You are not authenticated. Authentication required to perform this operation."
+            )
             return ApiError(401, message, headers=headers).response()
         decision = sim.limiter.check(f"{request.method} {template}")
         if not decision.allowed:
             reset = (sim.world.now + timedelta(seconds=decision.retry_after)).astimezone(UTC)
             return JSONResponse(
-                {"errorMessages": ["Rate limit exceeded."], "errors": {}}, 429,
-                {"Retry-After": str(decision.retry_after), "X-RateLimit-Limit": str(decision.limit),
-                 "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": f"{reset:%Y-%m-%dT%H:%M}Z",
-                 "RateLimit-Reason": sim.rate_limit_reason, "X-RateLimit-NearLimit": "true"})
+                {"errorMessages": ["Rate limit exceeded."], "errors": {}},
+                429,
+                {
+                    "Retry-After": str(decision.retry_after),
+                    "X-RateLimit-Limit": str(decision.limit),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": f"{reset:%Y-%m-%dT%H:%M}Z",
+                    "RateLimit-Reason": sim.rate_limit_reason,
+                    "X-RateLimit-NearLimit": "true",
+                },
+            )
         fault = sim.faults.check(request.method, request.url.path)
         if fault is not None:
             fheaders = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
@@ -415,18 +460,33 @@ async def server_info(request: Request, ctx: Ctx) -> Response:
     p = ctx.sim.profile
     with ctx.world.lock:
         now = ctx.world.now
-    body = {"baseUrl": ctx.r.base, "displayUrl": ctx.r.base, "version": p.version,
-            "versionNumbers": list(p.version_numbers), "deploymentType": p.deployment_type,
-            "buildNumber": 100290 if p.is_cloud else 912004, "buildDate": "2026-01-20T00:00:00.000+0000",
-            "serverTime": jira_time(now, "Etc/UTC"), "scmInfo": "7d7e3a1b4c0f2e9a8b6d5c4e3f2a1b0c9d8e7f6a",
-            "serverTitle": "Jira", "defaultLocale": {"locale": "en_US"}, "serverTimeZone": "Etc/UTC"}
+    body = {
+        "baseUrl": ctx.r.base,
+        "displayUrl": ctx.r.base,
+        "version": p.version,
+        "versionNumbers": list(p.version_numbers),
+        "deploymentType": p.deployment_type,
+        "buildNumber": 100290 if p.is_cloud else 912004,
+        "buildDate": "2026-01-20T00:00:00.000+0000",
+        "serverTime": jira_time(now, "Etc/UTC"),
+        "scmInfo": "7d7e3a1b4c0f2e9a8b6d5c4e3f2a1b0c9d8e7f6a",
+        "serverTitle": "Jira",
+        "defaultLocale": {"locale": "en_US"},
+        "serverTimeZone": "Etc/UTC",
+    }
     return _json(body)
 
 
 async def myself(request: Request, ctx: Ctx) -> Response:
     body = ctx.r.user(ctx.world.service_user.id) or {}
-    body.update({"locale": "en_US", "groups": {"size": 1, "items": []},
-                 "applicationRoles": {"size": 1, "items": []}, "expand": "groups,applicationRoles"})
+    body.update(
+        {
+            "locale": "en_US",
+            "groups": {"size": 1, "items": []},
+            "applicationRoles": {"size": 1, "items": []},
+            "expand": "groups,applicationRoles",
+        }
+    )
     return _json(body)
 
 
@@ -491,10 +551,17 @@ async def search_jql(request: Request, ctx: Ctx) -> Response:
         signature = _signature("search/jql", query.text)
         offset = _decode_token(params.get("nextPageToken"), signature)
         nids = _search(ctx, query)
-        page = nids[offset: offset + max_results]
-        issues = [ctx.r.issue(ctx.world.issues[n], selection, expand=expand,
-                              changelog_cap=SEARCH_JQL_INLINE_CHANGELOG, comment_cap=SEARCH_JQL_INLINE_COMMENTS)
-                  for n in page]
+        page = nids[offset : offset + max_results]
+        issues = [
+            ctx.r.issue(
+                ctx.world.issues[n],
+                selection,
+                expand=expand,
+                changelog_cap=SEARCH_JQL_INLINE_CHANGELOG,
+                comment_cap=SEARCH_JQL_INLINE_COMMENTS,
+            )
+            for n in page
+        ]
     body: dict[str, Any] = {"issues": issues}
     end = offset + len(page)
     if end < len(nids):
@@ -521,18 +588,30 @@ async def search_dc(request: Request, ctx: Ctx) -> Response:
     start_at = max(0, _int_param(params.get("startAt"), "startAt", 0))
     max_results = min(max(0, _int_param(params.get("maxResults"), "maxResults", 50)), DC_SEARCH_MAX)
     if start_at + max_results > DC_RESULT_WINDOW:
-        raise ApiError(500, f"Search limit exceeded. The requested results ({start_at + max_results}) exceeded the "
-                            f"search platform limit of {DC_RESULT_WINDOW:,}. Narrow your query or page by date "
-                            f"ranges instead.")
+        raise ApiError(
+            500,
+            f"Search limit exceeded. The requested results ({start_at + max_results}) exceeded the "
+            f"search platform limit of {DC_RESULT_WINDOW:,}. Narrow your query or page by date "
+            f"ranges instead.",
+        )
     expand = _csv(params.get("expand"))
     with ctx.world.lock:
         selection = FieldSelection(params.get("fields"), "*navigable", ctx.r.issue_fields)
         nids = _search(ctx, query)
-        page = nids[start_at: start_at + max_results]
-        issues = [ctx.r.issue(ctx.world.issues[n], selection, expand=expand, changelog_cap=None, comment_cap=None)
-                  for n in page]
-    return _json({"expand": "schema,names", "startAt": start_at, "maxResults": max_results, "total": len(nids),
-                  "issues": issues})
+        page = nids[start_at : start_at + max_results]
+        issues = [
+            ctx.r.issue(ctx.world.issues[n], selection, expand=expand, changelog_cap=None, comment_cap=None)
+            for n in page
+        ]
+    return _json(
+        {
+            "expand": "schema,names",
+            "startAt": start_at,
+            "maxResults": max_results,
+            "total": len(nids),
+            "issues": issues,
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- issues
@@ -542,7 +621,9 @@ async def get_issue(request: Request, ctx: Ctx) -> Response:
         issue = _issue_or_404(ctx, request.path_params["issueIdOrKey"])
         selection = FieldSelection(_query_list(request, "fields"), "*all", ctx.r.issue_fields)
         cap = GET_ISSUE_CHANGELOG if ctx.sim.profile.is_cloud else None
-        body = ctx.r.issue(issue, selection, expand=expand, changelog_cap=cap, comment_cap=None, envelope=True)
+        body = ctx.r.issue(
+            issue, selection, expand=expand, changelog_cap=cap, comment_cap=None, envelope=True
+        )
     return _json(body)
 
 
@@ -560,8 +641,16 @@ async def bulkfetch_issues(request: Request, ctx: Ctx) -> Response:
             issue = ctx.world.find_issue(str(ident))
             if issue is not None:  # missing or deleted issues are silently left out
                 found[issue.nid] = issue
-        issues = [ctx.r.issue(found[n], selection, expand=expand, changelog_cap=BULKFETCH_CHANGELOG,
-                              comment_cap=SEARCH_JQL_INLINE_COMMENTS) for n in sorted(found)]
+        issues = [
+            ctx.r.issue(
+                found[n],
+                selection,
+                expand=expand,
+                changelog_cap=BULKFETCH_CHANGELOG,
+                comment_cap=SEARCH_JQL_INLINE_COMMENTS,
+            )
+            for n in sorted(found)
+        ]
     return _json({"issues": issues, "issueErrors": []})
 
 
@@ -572,8 +661,12 @@ async def edit_issue(request: Request, ctx: Ctx) -> Response:
     replace: list[str] | None = None
     for name, ops in (body.get("update") or {}).items():
         if name != "labels":
-            raise ApiError(400, errors={name: f"Field '{name}' cannot be set. It is not on the appropriate screen, "
-                                              f"or unknown."})
+            raise ApiError(
+                400,
+                errors={
+                    name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                },
+            )
         for op in ops:
             if "add" in op:
                 add.append(str(op["add"]))
@@ -583,18 +676,23 @@ async def edit_issue(request: Request, ctx: Ctx) -> Response:
                 replace = [str(x) for x in op["set"]]
     for name, value in (body.get("fields") or {}).items():
         if name != "labels":
-            raise ApiError(400, errors={name: f"Field '{name}' cannot be set. It is not on the appropriate screen, "
-                                              f"or unknown."})
+            raise ApiError(
+                400,
+                errors={
+                    name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                },
+            )
         replace = [str(x) for x in value]
     for label in add + (replace or []):
         if " " in label:
-            raise ApiError(400, errors={"labels": "The label '%s' contains spaces which is invalid." % label})
+            raise ApiError(400, errors={"labels": f"The label '{label}' contains spaces which is invalid."})
     world = ctx.world
     with world.lock:
         issue = _issue_or_404(ctx, request.path_params["issueIdOrKey"])
         if replace is not None:
-            world.change_labels(issue.nid, add=replace, remove=set(issue.labels) - set(replace),
-                                author=world.service_user.id)
+            world.change_labels(
+                issue.nid, add=replace, remove=set(issue.labels) - set(replace), author=world.service_user.id
+            )
         if add or remove:
             world.change_labels(issue.nid, add=add, remove=remove, author=world.service_user.id)
     return Response(status_code=204)
@@ -606,14 +704,15 @@ async def issue_changelog(request: Request, ctx: Ctx) -> Response:
     with ctx.world.lock:
         issue = _issue_or_404(ctx, request.path_params["issueIdOrKey"])
         total = len(issue.histories)
-        values = [ctx.r.history(h) for h in issue.histories[start_at: start_at + max_results]]
+        values = [ctx.r.history(h) for h in issue.histories[start_at : start_at + max_results]]
     path = f"{ctx.r.api}/issue/{issue.nid}/changelog"
     is_last = start_at + len(values) >= total
     body: dict[str, Any] = {"self": f"{path}?maxResults={max_results}&startAt={start_at}"}
     if not is_last:
         body["nextPage"] = f"{path}?maxResults={max_results}&startAt={start_at + max_results}"
-    body.update({"maxResults": max_results, "startAt": start_at, "total": total, "isLast": is_last,
-                 "values": values})
+    body.update(
+        {"maxResults": max_results, "startAt": start_at, "total": total, "isLast": is_last, "values": values}
+    )
     return _json(body)
 
 
@@ -622,7 +721,9 @@ async def bulkfetch_changelogs(request: Request, ctx: Ctx) -> Response:
     body = await _json_body(request)
     wanted = body.get("issueIdsOrKeys") or []
     if not isinstance(wanted, list) or not 1 <= len(wanted) <= CHANGELOG_BULK_MAX_ISSUES:
-        raise ApiError(400, f"The number of issue IDs or keys must be between 1 and {CHANGELOG_BULK_MAX_ISSUES}.")
+        raise ApiError(
+            400, f"The number of issue IDs or keys must be between 1 and {CHANGELOG_BULK_MAX_ISSUES}."
+        )
     field_ids = body.get("fieldIds") or []
     if len(field_ids) > CHANGELOG_BULK_MAX_FIELDS:
         raise ApiError(400, f"The number of field IDs must not exceed {CHANGELOG_BULK_MAX_FIELDS}.")
@@ -638,8 +739,10 @@ async def bulkfetch_changelogs(request: Request, ctx: Ctx) -> Response:
             issue = ctx.world.find_issue(str(ident))
             if issue is not None:
                 issues[issue.nid] = issue
-        everything = sorted(((h.created, h.issue_nid, h.id, h) for i in issues.values() for h in i.histories),
-                            key=lambda t: t[:3])
+        everything = sorted(
+            ((h.created, h.issue_nid, h.id, h) for i in issues.values() for h in i.histories),
+            key=lambda t: t[:3],
+        )
         groups: dict[int, list[dict[str, Any]]] = {}
         # Filtering happens before paging, so a page holds maxResults matching histories.
         # `created` stays an ISO string (the spec example's epoch seconds is an outlier).
@@ -648,11 +751,12 @@ async def bulkfetch_changelogs(request: Request, ctx: Ctx) -> Response:
             item = ctx.r.history(h, wanted_fields)
             if item is not None:
                 rendered.append((nid, item))
-        page = rendered[offset: offset + max_results]
+        page = rendered[offset : offset + max_results]
         for nid, item in page:
             groups.setdefault(nid, []).append(item)
-    out: dict[str, Any] = {"issueChangeLogs": [{"issueId": str(nid), "changeHistories": hs}
-                                               for nid, hs in groups.items()]}
+    out: dict[str, Any] = {
+        "issueChangeLogs": [{"issueId": str(nid), "changeHistories": hs} for nid, hs in groups.items()]
+    }
     end = offset + len(page)
     out["nextPageToken"] = _encode_token(end, signature) if end < len(rendered) else None
     return _json(out)
@@ -667,9 +771,12 @@ async def issue_worklogs(request: Request, ctx: Ctx) -> Response:
     before = _int_param(q.get("startedBefore"), "startedBefore", -1)
     with ctx.world.lock:
         issue = _issue_or_404(ctx, request.path_params["issueIdOrKey"])
-        live = [w for w in issue.live_worklogs
-                if (after < 0 or epoch_ms(w.started) >= after) and (before < 0 or epoch_ms(w.started) < before)]
-        page = [ctx.r.worklog(w) for w in live[start_at: start_at + max_results]]
+        live = [
+            w
+            for w in issue.live_worklogs
+            if (after < 0 or epoch_ms(w.started) >= after) and (before < 0 or epoch_ms(w.started) < before)
+        ]
+        page = [ctx.r.worklog(w) for w in live[start_at : start_at + max_results]]
     return _json({"startAt": start_at, "maxResults": max_results, "total": len(live), "worklogs": page})
 
 
@@ -696,9 +803,13 @@ def _changed_worklogs(request: Request, ctx: Ctx, deleted: bool) -> Response:
     last_page = len(rows) <= WORKLOG_FEED_PAGE
     until = page[-1][0] if page else since
     path = f"{ctx.r.api}/worklog/{'deleted' if deleted else 'updated'}"
-    body: dict[str, Any] = {"values": [{"worklogId": wid, "updatedTime": t, "properties": []} for t, wid in page],
-                            "since": since, "until": until, "self": f"{path}?since={since}",
-                            "lastPage": last_page}
+    body: dict[str, Any] = {
+        "values": [{"worklogId": wid, "updatedTime": t, "properties": []} for t, wid in page],
+        "since": since,
+        "until": until,
+        "self": f"{path}?since={since}",
+        "lastPage": last_page,
+    }
     if not last_page:
         body["nextPage"] = f"{path}?since={until}"
     return _json(body)
@@ -738,7 +849,7 @@ async def issue_comments(request: Request, ctx: Ctx) -> Response:
     with ctx.world.lock:
         issue = _issue_or_404(ctx, request.path_params["issueIdOrKey"])
         live = issue.live_comments
-        page = [ctx.r.comment(c) for c in live[start_at: start_at + max_results]]
+        page = [ctx.r.comment(c) for c in live[start_at : start_at + max_results]]
     return _json({"startAt": start_at, "maxResults": max_results, "total": len(live), "comments": page})
 
 
@@ -747,7 +858,9 @@ async def add_comment(request: Request, ctx: Ctx) -> Response:
     raw = body.get("body")
     if ctx.version >= 3:
         if not isinstance(raw, dict) or raw.get("type") != "doc":
-            raise ApiError(400, errors={"comment": "Comment body is not valid ADF (Atlassian Document Format)."})
+            raise ApiError(
+                400, errors={"comment": "Comment body is not valid ADF (Atlassian Document Format)."}
+            )
         text = adf_to_text(raw)
     else:
         if not isinstance(raw, str):
@@ -764,11 +877,13 @@ async def add_comment(request: Request, ctx: Ctx) -> Response:
 
 
 # ----------------------------------------------------------------------------- agile
-def _paged_values(request: Request, values: list[Any], default: int, *, with_total: bool = True) -> dict[str, Any]:
+def _paged_values(
+    request: Request, values: list[Any], default: int, *, with_total: bool = True
+) -> dict[str, Any]:
     q = request.query_params
     start_at = max(0, _int_param(q.get("startAt"), "startAt", 0))
     max_results = min(max(1, _int_param(q.get("maxResults"), "maxResults", default)), default)
-    page = values[start_at: start_at + max_results]
+    page = values[start_at : start_at + max_results]
     out: dict[str, Any] = {"maxResults": max_results, "startAt": start_at}
     if with_total:
         out["total"] = len(values)
@@ -827,8 +942,10 @@ async def board_sprints(request: Request, ctx: Ctx) -> Response:
         board = _board_or_404(ctx, request.path_params["boardId"])
         if board.type != "scrum":
             raise ApiError(400, "The board does not support sprints")
-        sprints = sorted((s for s in ctx.world.board_sprints(board.id) if s.state in states),
-                         key=lambda s: (_STATE_ORDER[s.state], s.id))
+        sprints = sorted(
+            (s for s in ctx.world.board_sprints(board.id) if s.state in states),
+            key=lambda s: (_STATE_ORDER[s.state], s.id),
+        )
         values = [ctx.r.agile_sprint(s) for s in sprints]
     return _json(_paged_values(request, values, 50, with_total=False))
 
@@ -854,10 +971,19 @@ def _agile_issue_page(request: Request, ctx: Ctx, base_filter: Callable[[SimIssu
         matched.sort(key=query.sort_key())
         known = ctx.r.issue_fields + AGILE_FIELDS
         selection = FieldSelection(_query_list(request, "fields"), "*all", known)
-        issues = [ctx.r.issue(i, selection, expand=expand, changelog_cap=None, comment_cap=None, agile=True)
-                  for i in matched[start_at: start_at + max_results]]
-    return _json({"expand": "schema,names", "startAt": start_at, "maxResults": max_results, "total": len(matched),
-                  "issues": issues})
+        issues = [
+            ctx.r.issue(i, selection, expand=expand, changelog_cap=None, comment_cap=None, agile=True)
+            for i in matched[start_at : start_at + max_results]
+        ]
+    return _json(
+        {
+            "expand": "schema,names",
+            "startAt": start_at,
+            "maxResults": max_results,
+            "total": len(matched),
+            "issues": issues,
+        }
+    )
 
 
 async def board_issues(request: Request, ctx: Ctx) -> Response:
@@ -875,10 +1001,18 @@ async def sprint_issues(request: Request, ctx: Ctx) -> Response:
 
 # ----------------------------------------------------------------------------- admin webhooks
 def _render_webhook(ctx: Ctx, reg: Any) -> dict[str, Any]:
-    out = {"name": reg.name, "url": reg.url, "events": reg.events, "filters": {}, "excludeBody": reg.exclude_body,
-           "self": f"{ctx.r.base}/rest/webhooks/1.0/webhook/{reg.id}", "enabled": reg.enabled,
-           "lastUpdatedUser": ctx.world.service_user.account_id,
-           "lastUpdatedDisplayName": ctx.world.service_user.display_name, "lastUpdated": epoch_ms(reg.created)}
+    out = {
+        "name": reg.name,
+        "url": reg.url,
+        "events": reg.events,
+        "filters": {},
+        "excludeBody": reg.exclude_body,
+        "self": f"{ctx.r.base}/rest/webhooks/1.0/webhook/{reg.id}",
+        "enabled": reg.enabled,
+        "lastUpdatedUser": ctx.world.service_user.account_id,
+        "lastUpdatedDisplayName": ctx.world.service_user.display_name,
+        "lastUpdated": epoch_ms(reg.created),
+    }
     if reg.jql_filter:
         out["filters"] = {"issue-related-events-section": reg.jql_filter}
     return out
@@ -894,9 +1028,14 @@ async def webhook_register(request: Request, ctx: Ctx) -> Response:
     jql_filter = (body.get("filters") or {}).get("issue-related-events-section") or None
     if jql_filter:
         parse_jql(jql_filter)
-    reg = ctx.world.register_webhook(str(body.get("name") or url), url, [str(e) for e in events],
-                                     jql_filter=jql_filter, exclude_body=bool(body.get("excludeBody", False)),
-                                     secret=body.get("secret") or None)
+    reg = ctx.world.register_webhook(
+        str(body.get("name") or url),
+        url,
+        [str(e) for e in events],
+        jql_filter=jql_filter,
+        exclude_body=bool(body.get("excludeBody", False)),
+        secret=body.get("secret") or None,
+    )
     return _json(_render_webhook(ctx, reg), 201)
 
 

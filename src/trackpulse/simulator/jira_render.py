@@ -76,8 +76,11 @@ def epoch_ms(dt: datetime) -> int:
 
 
 def adf(text: str) -> dict[str, Any]:
-    return {"type": "doc", "version": 1,
-            "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+    }
 
 
 def adf_to_text(body: Any) -> str:
@@ -121,46 +124,132 @@ def _base36(n: int) -> str:
 
 # Field ids of an issue in the order Jira lists them; custom ids are added per profile.
 SYSTEM_FIELDS = (
-    "statuscategorychangedate", "issuetype", "timespent", "project", "fixVersions", "aggregatetimespent",
-    "resolution", "resolutiondate", "workratio", "watches", "lastViewed", "created", "priority", "labels",
-    "timeestimate", "aggregatetimeoriginalestimate", "versions", "issuelinks", "assignee", "updated", "status",
-    "components", "timeoriginalestimate", "description", "timetracking", "security", "attachment",
-    "aggregatetimeestimate", "summary", "creator", "subtasks", "reporter", "aggregateprogress", "environment",
-    "duedate", "progress", "votes", "comment", "worklog",
+    "statuscategorychangedate",
+    "issuetype",
+    "timespent",
+    "project",
+    "fixVersions",
+    "aggregatetimespent",
+    "resolution",
+    "resolutiondate",
+    "workratio",
+    "watches",
+    "lastViewed",
+    "created",
+    "priority",
+    "labels",
+    "timeestimate",
+    "aggregatetimeoriginalestimate",
+    "versions",
+    "issuelinks",
+    "assignee",
+    "updated",
+    "status",
+    "components",
+    "timeoriginalestimate",
+    "description",
+    "timetracking",
+    "security",
+    "attachment",
+    "aggregatetimeestimate",
+    "summary",
+    "creator",
+    "subtasks",
+    "reporter",
+    "aggregateprogress",
+    "environment",
+    "duedate",
+    "progress",
+    "votes",
+    "comment",
+    "worklog",
 )
 AGILE_FIELDS = ("sprint", "closedSprints", "flagged", "epic")
 FIELD_NAMES = {
-    "statuscategorychangedate": "Status Category Changed", "issuetype": "Issue Type", "timespent": "Time Spent",
-    "project": "Project", "fixVersions": "Fix versions", "aggregatetimespent": "Σ Time Spent",
-    "resolution": "Resolution", "resolutiondate": "Resolved", "workratio": "Work Ratio", "watches": "Watchers",
-    "lastViewed": "Last Viewed", "created": "Created", "priority": "Priority", "labels": "Labels",
-    "timeestimate": "Remaining Estimate", "aggregatetimeoriginalestimate": "Σ Original Estimate",
-    "versions": "Affects versions", "issuelinks": "Linked Issues", "assignee": "Assignee", "updated": "Updated",
-    "status": "Status", "components": "Components", "timeoriginalestimate": "Original estimate",
-    "description": "Description", "timetracking": "Time tracking", "security": "Security Level",
-    "attachment": "Attachment", "aggregatetimeestimate": "Σ Remaining Estimate", "summary": "Summary",
-    "creator": "Creator", "subtasks": "Sub-tasks", "reporter": "Reporter", "aggregateprogress": "Σ Progress",
-    "environment": "Environment", "duedate": "Due date", "progress": "Progress", "votes": "Votes",
-    "comment": "Comment", "worklog": "Log Work", "issuerestriction": "Restrict to", "issuekey": "Key",
-    "thumbnail": "Images", "parent": "Parent",
+    "statuscategorychangedate": "Status Category Changed",
+    "issuetype": "Issue Type",
+    "timespent": "Time Spent",
+    "project": "Project",
+    "fixVersions": "Fix versions",
+    "aggregatetimespent": "Σ Time Spent",
+    "resolution": "Resolution",
+    "resolutiondate": "Resolved",
+    "workratio": "Work Ratio",
+    "watches": "Watchers",
+    "lastViewed": "Last Viewed",
+    "created": "Created",
+    "priority": "Priority",
+    "labels": "Labels",
+    "timeestimate": "Remaining Estimate",
+    "aggregatetimeoriginalestimate": "Σ Original Estimate",
+    "versions": "Affects versions",
+    "issuelinks": "Linked Issues",
+    "assignee": "Assignee",
+    "updated": "Updated",
+    "status": "Status",
+    "components": "Components",
+    "timeoriginalestimate": "Original estimate",
+    "description": "Description",
+    "timetracking": "Time tracking",
+    "security": "Security Level",
+    "attachment": "Attachment",
+    "aggregatetimeestimate": "Σ Remaining Estimate",
+    "summary": "Summary",
+    "creator": "Creator",
+    "subtasks": "Sub-tasks",
+    "reporter": "Reporter",
+    "aggregateprogress": "Σ Progress",
+    "environment": "Environment",
+    "duedate": "Due date",
+    "progress": "Progress",
+    "votes": "Votes",
+    "comment": "Comment",
+    "worklog": "Log Work",
+    "issuerestriction": "Restrict to",
+    "issuekey": "Key",
+    "thumbnail": "Images",
+    "parent": "Parent",
 }
 FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
-    "summary": {"type": "string"}, "description": {"type": "string"}, "environment": {"type": "string"},
-    "issuetype": {"type": "issuetype"}, "project": {"type": "project"}, "status": {"type": "status"},
-    "priority": {"type": "priority"}, "resolution": {"type": "resolution"}, "resolutiondate": {"type": "datetime"},
-    "created": {"type": "datetime"}, "updated": {"type": "datetime"}, "lastViewed": {"type": "datetime"},
-    "statuscategorychangedate": {"type": "datetime"}, "duedate": {"type": "date"},
-    "assignee": {"type": "user"}, "reporter": {"type": "user"}, "creator": {"type": "user"},
-    "labels": {"type": "array", "items": "string"}, "components": {"type": "array", "items": "component"},
-    "fixVersions": {"type": "array", "items": "version"}, "versions": {"type": "array", "items": "version"},
-    "issuelinks": {"type": "array", "items": "issuelinks"}, "subtasks": {"type": "array", "items": "issuelinks"},
-    "attachment": {"type": "array", "items": "attachment"}, "comment": {"type": "comments-page"},
-    "worklog": {"type": "array", "items": "worklog"}, "timetracking": {"type": "timetracking"},
-    "timespent": {"type": "number"}, "aggregatetimespent": {"type": "number"}, "timeestimate": {"type": "number"},
-    "timeoriginalestimate": {"type": "number"}, "aggregatetimeestimate": {"type": "number"},
-    "aggregatetimeoriginalestimate": {"type": "number"}, "workratio": {"type": "number"},
-    "progress": {"type": "progress"}, "aggregateprogress": {"type": "progress"}, "votes": {"type": "votes"},
-    "watches": {"type": "watches"}, "security": {"type": "securitylevel"},
+    "summary": {"type": "string"},
+    "description": {"type": "string"},
+    "environment": {"type": "string"},
+    "issuetype": {"type": "issuetype"},
+    "project": {"type": "project"},
+    "status": {"type": "status"},
+    "priority": {"type": "priority"},
+    "resolution": {"type": "resolution"},
+    "resolutiondate": {"type": "datetime"},
+    "created": {"type": "datetime"},
+    "updated": {"type": "datetime"},
+    "lastViewed": {"type": "datetime"},
+    "statuscategorychangedate": {"type": "datetime"},
+    "duedate": {"type": "date"},
+    "assignee": {"type": "user"},
+    "reporter": {"type": "user"},
+    "creator": {"type": "user"},
+    "labels": {"type": "array", "items": "string"},
+    "components": {"type": "array", "items": "component"},
+    "fixVersions": {"type": "array", "items": "version"},
+    "versions": {"type": "array", "items": "version"},
+    "issuelinks": {"type": "array", "items": "issuelinks"},
+    "subtasks": {"type": "array", "items": "issuelinks"},
+    "attachment": {"type": "array", "items": "attachment"},
+    "comment": {"type": "comments-page"},
+    "worklog": {"type": "array", "items": "worklog"},
+    "timetracking": {"type": "timetracking"},
+    "timespent": {"type": "number"},
+    "aggregatetimespent": {"type": "number"},
+    "timeestimate": {"type": "number"},
+    "timeoriginalestimate": {"type": "number"},
+    "aggregatetimeestimate": {"type": "number"},
+    "aggregatetimeoriginalestimate": {"type": "number"},
+    "workratio": {"type": "number"},
+    "progress": {"type": "progress"},
+    "aggregateprogress": {"type": "progress"},
+    "votes": {"type": "votes"},
+    "watches": {"type": "watches"},
+    "security": {"type": "securitylevel"},
 }
 
 
@@ -200,8 +289,11 @@ class JiraRenderer:
         self.base = base_url.rstrip("/")
         self.api = f"{self.base}/rest/api/{api_version}"
         self._users: dict[str, dict[str, Any]] = {}
-        self.issue_fields: tuple[str, ...] = SYSTEM_FIELDS + (("issuerestriction",) if self.cloud else ()) + (
-            profile.story_points_field, profile.sprint_field, profile.rank_field)
+        self.issue_fields: tuple[str, ...] = (
+            SYSTEM_FIELDS
+            + (("issuerestriction",) if self.cloud else ())
+            + (profile.story_points_field, profile.sprint_field, profile.rank_field)
+        )
 
     # ------------------------------------------------------------------ small objects
     def text(self, value: str) -> Any:
@@ -216,13 +308,27 @@ class JiraRenderer:
             avatar = f"https://avatar.example.com/{u.name}.png"
             avatars = {s: f"{avatar}?s={s.split('x')[0]}" for s in ("48x48", "24x24", "16x16", "32x32")}
             if self.cloud:
-                cached = {"self": f"{self.api}/user?accountId={u.account_id}", "accountId": u.account_id,
-                          "emailAddress": u.email, "avatarUrls": avatars, "displayName": u.display_name,
-                          "active": True, "timeZone": u.time_zone, "accountType": "atlassian"}
+                cached = {
+                    "self": f"{self.api}/user?accountId={u.account_id}",
+                    "accountId": u.account_id,
+                    "emailAddress": u.email,
+                    "avatarUrls": avatars,
+                    "displayName": u.display_name,
+                    "active": True,
+                    "timeZone": u.time_zone,
+                    "accountType": "atlassian",
+                }
             else:
-                cached = {"self": f"{self.api}/user?username={u.name}", "name": u.name, "key": u.name,
-                          "emailAddress": u.email, "avatarUrls": avatars, "displayName": u.display_name,
-                          "active": True, "timeZone": u.time_zone}
+                cached = {
+                    "self": f"{self.api}/user?username={u.name}",
+                    "name": u.name,
+                    "key": u.name,
+                    "emailAddress": u.email,
+                    "avatarUrls": avatars,
+                    "displayName": u.display_name,
+                    "active": True,
+                    "timeZone": u.time_zone,
+                }
             self._users[user_id] = cached
         return dict(cached)
 
@@ -232,45 +338,81 @@ class JiraRenderer:
     def status(self, status_id: str) -> dict[str, Any]:
         s = STATUSES[status_id]
         cat = s.category
-        return {"self": f"{self.api}/status/{s.id}", "description": s.description,
-                "iconUrl": f"{self.base}/images/icons/statuses/generic.png", "name": s.name, "id": s.id,
-                "statusCategory": {"self": f"{self.api}/statuscategory/{CATEGORY_IDS[cat]}", "id": CATEGORY_IDS[cat],
-                                   "key": cat, "colorName": CATEGORY_COLORS[cat], "name": CATEGORY_NAMES[cat]}}
+        return {
+            "self": f"{self.api}/status/{s.id}",
+            "description": s.description,
+            "iconUrl": f"{self.base}/images/icons/statuses/generic.png",
+            "name": s.name,
+            "id": s.id,
+            "statusCategory": {
+                "self": f"{self.api}/statuscategory/{CATEGORY_IDS[cat]}",
+                "id": CATEGORY_IDS[cat],
+                "key": cat,
+                "colorName": CATEGORY_COLORS[cat],
+                "name": CATEGORY_NAMES[cat],
+            },
+        }
 
     def issue_type(self, type_id: str) -> dict[str, Any]:
         t = ISSUE_TYPES[type_id]
-        out = {"self": f"{self.api}/issuetype/{t.id}", "id": t.id, "description": t.description,
-               "iconUrl": f"{self.base}/images/icons/issuetypes/{t.id}.svg", "name": t.name, "subtask": False,
-               "avatarId": 10300 + int(t.id) % 100}
+        out = {
+            "self": f"{self.api}/issuetype/{t.id}",
+            "id": t.id,
+            "description": t.description,
+            "iconUrl": f"{self.base}/images/icons/issuetypes/{t.id}.svg",
+            "name": t.name,
+            "subtask": False,
+            "avatarId": 10300 + int(t.id) % 100,
+        }
         if self.cloud:
             out["hierarchyLevel"] = 0
         return out
 
     def priority(self, priority_id: str) -> dict[str, Any]:
         name = PRIORITIES[priority_id]
-        return {"self": f"{self.api}/priority/{priority_id}",
-                "iconUrl": f"{self.base}/images/icons/priorities/{name.lower()}.svg", "name": name, "id": priority_id}
+        return {
+            "self": f"{self.api}/priority/{priority_id}",
+            "iconUrl": f"{self.base}/images/icons/priorities/{name.lower()}.svg",
+            "name": name,
+            "id": priority_id,
+        }
 
     def resolution(self, resolution_id: str | None) -> dict[str, Any] | None:
         if resolution_id is None:
             return None
-        return {"self": f"{self.api}/resolution/{resolution_id}", "id": resolution_id,
-                "description": "Work has been completed on this issue.", "name": RESOLUTION_DONE[1]}
+        return {
+            "self": f"{self.api}/resolution/{resolution_id}",
+            "id": resolution_id,
+            "description": "Work has been completed on this issue.",
+            "name": RESOLUTION_DONE[1],
+        }
 
     def project_ref(self, key: str) -> dict[str, Any]:
         p = self.world.projects[key]
-        out = {"self": f"{self.api}/project/{p.id}", "id": p.id, "key": p.key, "name": p.name,
-               "projectTypeKey": "software",
-               "avatarUrls": {s: f"{self.base}/secure/projectavatar?size={s}&pid={p.id}"
-                              for s in ("48x48", "24x24", "16x16", "32x32")}}
+        out: dict[str, Any] = {
+            "self": f"{self.api}/project/{p.id}",
+            "id": p.id,
+            "key": p.key,
+            "name": p.name,
+            "projectTypeKey": "software",
+            "avatarUrls": {
+                s: f"{self.base}/secure/projectavatar?size={s}&pid={p.id}"
+                for s in ("48x48", "24x24", "16x16", "32x32")
+            },
+        }
         if self.cloud:
             out["simplified"] = False
         return out
 
     def project(self, key: str) -> dict[str, Any]:
         out = self.project_ref(key)
-        out.update({"expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
-                    "isPrivate": False, "properties": {}})
+        out.update(
+            {
+                "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+                "isPrivate": False,
+                "properties": {},
+            }
+        )
         if self.cloud:
             out["style"] = "classic"
         return out
@@ -283,8 +425,13 @@ class JiraRenderer:
         for sid in sprint_ids:
             s = self.world.sprints[sid]
             if self.cloud:
-                v: dict[str, Any] = {"id": s.id, "name": s.name, "state": s.state, "boardId": s.board_id,
-                                     "goal": s.goal}
+                v: dict[str, Any] = {
+                    "id": s.id,
+                    "name": s.name,
+                    "state": s.state,
+                    "boardId": s.board_id,
+                    "goal": s.goal,
+                }
                 if s.start:
                     v["startDate"] = agile_time(s.start, True)
                 if s.end:
@@ -301,14 +448,20 @@ class JiraRenderer:
             return agile_time(x, False) if x else "<null>"
 
         ident = format(zlib.crc32(f"sprint-{s.id}".encode()), "x")
-        return (f"com.atlassian.greenhopper.service.sprint.Sprint@{ident}[id={s.id},rapidViewId={s.board_id},"
-                f"state={s.state.upper()},name={s.name},startDate={d(s.start)},endDate={d(s.end)},"
-                f"completeDate={d(s.complete)},activatedDate={d(s.start)},sequence={s.id},goal={s.goal},"
-                f"autoStartStop=false,synced=false]")
+        return (
+            f"com.atlassian.greenhopper.service.sprint.Sprint@{ident}[id={s.id},rapidViewId={s.board_id},"
+            f"state={s.state.upper()},name={s.name},startDate={d(s.start)},endDate={d(s.end)},"
+            f"completeDate={d(s.complete)},activatedDate={d(s.start)},sequence={s.id},goal={s.goal},"
+            f"autoStartStop=false,synced=false]"
+        )
 
     def agile_sprint(self, s: SimSprint) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": s.id, "self": f"{self.base}/rest/agile/1.0/sprint/{s.id}", "state": s.state,
-                               "name": s.name}
+        out: dict[str, Any] = {
+            "id": s.id,
+            "self": f"{self.base}/rest/agile/1.0/sprint/{s.id}",
+            "state": s.state,
+            "name": s.name,
+        }
         if s.start:
             out["startDate"] = agile_time(s.start, self.cloud)
         if s.end:
@@ -325,13 +478,27 @@ class JiraRenderer:
         p = self.profile
         out: dict[str, Any]
         if f == F_STATUS:
-            out = {"field": "status", "fieldtype": "jira", "fieldId": "status", "from": old,
-                   "fromString": STATUSES[old].name, "to": new, "toString": STATUSES[new].name}
+            out = {
+                "field": "status",
+                "fieldtype": "jira",
+                "fieldId": "status",
+                "from": old,
+                "fromString": STATUSES[old].name,
+                "to": new,
+                "toString": STATUSES[new].name,
+            }
         elif f == F_RESOLUTION:
-            out = {"field": "resolution", "fieldtype": "jira", "fieldId": "resolution", "from": old,
-                   "fromString": RESOLUTION_DONE[1] if old else None, "to": new,
-                   "toString": RESOLUTION_DONE[1] if new else None}
+            out = {
+                "field": "resolution",
+                "fieldtype": "jira",
+                "fieldId": "resolution",
+                "from": old,
+                "fromString": RESOLUTION_DONE[1] if old else None,
+                "to": new,
+                "toString": RESOLUTION_DONE[1] if new else None,
+            }
         elif f == F_SPRINT:
+
             def ids(v: tuple[int, ...]) -> str:
                 return ", ".join(str(i) for i in v)
 
@@ -339,37 +506,86 @@ class JiraRenderer:
                 return ", ".join(self.world.sprints[i].name for i in v)
 
             # Real Cloud sends "" (not null) for an empty sprint list.
-            out = {"field": "Sprint", "fieldtype": "custom", "fieldId": p.sprint_field, "from": ids(old),
-                   "fromString": names(old), "to": ids(new), "toString": names(new)}
+            out = {
+                "field": "Sprint",
+                "fieldtype": "custom",
+                "fieldId": p.sprint_field,
+                "from": ids(old),
+                "fromString": names(old),
+                "to": ids(new),
+                "toString": names(new),
+            }
         elif f == F_POINTS:
-            out = {"field": p.story_points_name, "fieldtype": "custom", "fieldId": p.story_points_field,
-                   "from": None, "fromString": format_points(old), "to": None, "toString": format_points(new)}
+            out = {
+                "field": p.story_points_name,
+                "fieldtype": "custom",
+                "fieldId": p.story_points_field,
+                "from": None,
+                "fromString": format_points(old),
+                "to": None,
+                "toString": format_points(new),
+            }
         elif f == F_ASSIGNEE:
+
             def ref(uid: str | None) -> str | None:
                 if uid is None:
                     return None
                 u = self.world.user(uid)
                 return u.account_id if self.cloud else u.name
 
-            out = {"field": "assignee", "fieldtype": "jira", "fieldId": "assignee", "from": ref(old),
-                   "fromString": self.world.user(old).display_name if old else None, "to": ref(new),
-                   "toString": self.world.user(new).display_name if new else None}
+            out = {
+                "field": "assignee",
+                "fieldtype": "jira",
+                "fieldId": "assignee",
+                "from": ref(old),
+                "fromString": self.world.user(old).display_name if old else None,
+                "to": ref(new),
+                "toString": self.world.user(new).display_name if new else None,
+            }
             if self.cloud:
                 out["tmpFromAccountId"] = ref(old)
                 out["tmpToAccountId"] = ref(new)
         elif f == F_LABELS:
-            out = {"field": "labels", "fieldtype": "jira", "fieldId": "labels", "from": None,
-                   "fromString": " ".join(old), "to": None, "toString": " ".join(new)}
+            out = {
+                "field": "labels",
+                "fieldtype": "jira",
+                "fieldId": "labels",
+                "from": None,
+                "fromString": " ".join(old),
+                "to": None,
+                "toString": " ".join(new),
+            }
         elif f == F_PRIORITY:
-            out = {"field": "priority", "fieldtype": "jira", "fieldId": "priority", "from": old,
-                   "fromString": PRIORITIES[old], "to": new, "toString": PRIORITIES[new]}
+            out = {
+                "field": "priority",
+                "fieldtype": "jira",
+                "fieldId": "priority",
+                "from": old,
+                "fromString": PRIORITIES[old],
+                "to": new,
+                "toString": PRIORITIES[new],
+            }
         elif f == F_KEY:
-            out = {"field": "Key", "fieldtype": "jira", "fieldId": "issuekey", "from": None, "fromString": old,
-                   "to": None, "toString": new}
+            out = {
+                "field": "Key",
+                "fieldtype": "jira",
+                "fieldId": "issuekey",
+                "from": None,
+                "fromString": old,
+                "to": None,
+                "toString": new,
+            }
         elif f == F_PROJECT:
             po, pn = self.world.projects[old], self.world.projects[new]
-            out = {"field": "project", "fieldtype": "jira", "fieldId": "project", "from": po.id,
-                   "fromString": po.name, "to": pn.id, "toString": pn.name}
+            out = {
+                "field": "project",
+                "fieldtype": "jira",
+                "fieldId": "project",
+                "from": po.id,
+                "fromString": po.name,
+                "to": pn.id,
+                "toString": pn.name,
+            }
         else:
             raise ValueError(f"unknown change field {f}")
         if not self.cloud:
@@ -382,8 +598,12 @@ class JiraRenderer:
             items = [i for i in items if i.get("fieldId", i["field"]) in field_ids or i["field"] in field_ids]
             if not items:
                 return None
-        return {"id": str(h.id), "author": self.user(h.author), "created": jira_time(h.created, self.tz(h.author)),
-                "items": items}
+        return {
+            "id": str(h.id),
+            "author": self.user(h.author),
+            "created": jira_time(h.created, self.tz(h.author)),
+            "items": items,
+        }
 
     def inline_changelog(self, issue: SimIssue, cap: int | None) -> dict[str, Any]:
         """`expand=changelog`: Cloud embeds the newest `cap` histories newest-first; DC all, oldest first."""
@@ -398,36 +618,58 @@ class JiraRenderer:
     # ------------------------------------------------------------------ worklogs and comments
     def worklog(self, w: SimWorklog) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "self": f"{self.api}/issue/{w.issue_nid}/worklog/{w.id}", "author": self.user(w.author),
+            "self": f"{self.api}/issue/{w.issue_nid}/worklog/{w.id}",
+            "author": self.user(w.author),
             "updateAuthor": self.user(w.update_author),
         }
         if w.comment:
             out["comment"] = self.text(w.comment)
-        out.update({
-            "created": jira_time(w.created, self.tz(w.author)), "updated": jira_time(w.updated, self.tz(w.author)),
-            "started": jira_time(w.started, self.tz(w.author)), "timeSpent": format_time_spent(w.seconds),
-            "timeSpentSeconds": w.seconds, "id": str(w.id), "issueId": str(w.issue_nid),
-        })
+        out.update(
+            {
+                "created": jira_time(w.created, self.tz(w.author)),
+                "updated": jira_time(w.updated, self.tz(w.author)),
+                "started": jira_time(w.started, self.tz(w.author)),
+                "timeSpent": format_time_spent(w.seconds),
+                "timeSpentSeconds": w.seconds,
+                "id": str(w.id),
+                "issueId": str(w.issue_nid),
+            }
+        )
         return out
 
     def comment(self, c: SimComment) -> dict[str, Any]:
-        out = {"self": f"{self.api}/issue/{c.issue_nid}/comment/{c.id}", "id": str(c.id),
-               "author": self.user(c.author), "body": self.text(c.body), "updateAuthor": self.user(c.update_author),
-               "created": jira_time(c.created, self.tz(c.author)), "updated": jira_time(c.updated, self.tz(c.author))}
+        out = {
+            "self": f"{self.api}/issue/{c.issue_nid}/comment/{c.id}",
+            "id": str(c.id),
+            "author": self.user(c.author),
+            "body": self.text(c.body),
+            "updateAuthor": self.user(c.update_author),
+            "created": jira_time(c.created, self.tz(c.author)),
+            "updated": jira_time(c.updated, self.tz(c.author)),
+        }
         if self.cloud:
             out["jsdPublic"] = True
         return out
 
     def worklog_page(self, issue: SimIssue, limit: int = INLINE_WORKLOG_MAX) -> dict[str, Any]:
         live = issue.live_worklogs
-        return {"startAt": 0, "maxResults": limit, "total": len(live),
-                "worklogs": [self.worklog(w) for w in live[:limit]]}
+        return {
+            "startAt": 0,
+            "maxResults": limit,
+            "total": len(live),
+            "worklogs": [self.worklog(w) for w in live[:limit]],
+        }
 
     def comment_page(self, issue: SimIssue, limit: int | None) -> dict[str, Any]:
         live = issue.live_comments
         shown = live if limit is None else live[:limit]
-        return {"comments": [self.comment(c) for c in shown], "self": f"{self.api}/issue/{issue.nid}/comment",
-                "maxResults": len(shown), "total": len(live), "startAt": 0}
+        return {
+            "comments": [self.comment(c) for c in shown],
+            "self": f"{self.api}/issue/{issue.nid}/comment",
+            "maxResults": len(shown),
+            "total": len(live),
+            "startAt": 0,
+        }
 
     # ------------------------------------------------------------------ issues
     def field_value(self, issue: SimIssue, f: str, comment_cap: int | None) -> Any:
@@ -470,8 +712,16 @@ class JiraRenderer:
             return self.worklog_page(issue)
         if f in ("timespent", "aggregatetimespent"):
             return spent
-        if f in ("timeestimate", "timeoriginalestimate", "aggregatetimeestimate", "aggregatetimeoriginalestimate",
-                 "environment", "duedate", "security", "lastViewed"):
+        if f in (
+            "timeestimate",
+            "timeoriginalestimate",
+            "aggregatetimeestimate",
+            "aggregatetimeoriginalestimate",
+            "environment",
+            "duedate",
+            "security",
+            "lastViewed",
+        ):
             return None
         if f == "timetracking":
             return {"timeSpent": format_time_spent(spent), "timeSpentSeconds": spent} if spent else {}
@@ -504,8 +754,14 @@ class JiraRenderer:
         raise KeyError(f)
 
     def issue(
-        self, issue: SimIssue, selection: FieldSelection, *, expand: Iterable[str] = (),
-        changelog_cap: int | None = None, comment_cap: int | None = None, agile: bool = False,
+        self,
+        issue: SimIssue,
+        selection: FieldSelection,
+        *,
+        expand: Iterable[str] = (),
+        changelog_cap: int | None = None,
+        comment_cap: int | None = None,
+        agile: bool = False,
         envelope: bool = False,
     ) -> dict[str, Any]:
         """An IssueBean. Enhanced search answers id/key-only requests without the `fields` envelope."""
@@ -514,8 +770,12 @@ class JiraRenderer:
             if not selection.wants_key:
                 return {"id": issue.id}
             return {"expand": "", "id": issue.id, "self": f"{self.api}/issue/{issue.nid}", "key": issue.key}
-        out: dict[str, Any] = {"expand": ISSUE_EXPAND, "id": issue.id, "self": f"{self.api}/issue/{issue.nid}",
-                               "key": issue.key}
+        out: dict[str, Any] = {
+            "expand": ISSUE_EXPAND,
+            "id": issue.id,
+            "self": f"{self.api}/issue/{issue.nid}",
+            "key": issue.key,
+        }
         known = set(self.issue_fields) | (set(AGILE_FIELDS) if agile else set())
         fields: dict[str, Any] = {}
         for f in selection.fields:
@@ -550,25 +810,59 @@ class JiraRenderer:
         for f in ("issuekey",) + SYSTEM_FIELDS:
             schema = dict(FIELD_SCHEMAS.get(f, {"type": "string"}))
             schema["system"] = f
-            entry: dict[str, Any] = {"id": f, "name": FIELD_NAMES.get(f, f), "custom": False, "orderable": True,
-                                     "navigable": True, "searchable": True,
-                                     "clauseNames": [f] if f != "issuekey" else ["id", "issue", "issuekey", "key"],
-                                     "schema": schema}
+            entry: dict[str, Any] = {
+                "id": f,
+                "name": FIELD_NAMES.get(f, f),
+                "custom": False,
+                "orderable": True,
+                "navigable": True,
+                "searchable": True,
+                "clauseNames": [f] if f != "issuekey" else ["id", "issue", "issuekey", "key"],
+                "schema": schema,
+            }
             out.append(entry)
 
         def custom(fid: str, name: str, schema: dict[str, Any], clause: str) -> dict[str, Any]:
             num = int(fid.split("_")[1])
-            return {"id": fid, "name": name, "custom": True, "orderable": True, "navigable": True,
-                    "searchable": True, "clauseNames": [f"cf[{num}]", clause], "schema": {**schema, "customId": num}}
+            return {
+                "id": fid,
+                "name": name,
+                "custom": True,
+                "orderable": True,
+                "navigable": True,
+                "searchable": True,
+                "clauseNames": [f"cf[{num}]", clause],
+                "schema": {**schema, "customId": num},
+            }
 
-        out.append(custom(p.story_points_field, p.story_points_name,
-                          {"type": "number", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float"},
-                          p.story_points_name))
-        out.append(custom(p.sprint_field, "Sprint",
-                          {"type": "array", "items": "json" if self.cloud else "string",
-                           "custom": "com.pyxis.greenhopper.jira:gh-sprint"}, "Sprint"))
-        out.append(custom(p.rank_field, "Rank",
-                          {"type": "any", "custom": "com.pyxis.greenhopper.jira:gh-lexo-rank"}, "Rank"))
+        out.append(
+            custom(
+                p.story_points_field,
+                p.story_points_name,
+                {"type": "number", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float"},
+                p.story_points_name,
+            )
+        )
+        out.append(
+            custom(
+                p.sprint_field,
+                "Sprint",
+                {
+                    "type": "array",
+                    "items": "json" if self.cloud else "string",
+                    "custom": "com.pyxis.greenhopper.jira:gh-sprint",
+                },
+                "Sprint",
+            )
+        )
+        out.append(
+            custom(
+                p.rank_field,
+                "Rank",
+                {"type": "any", "custom": "com.pyxis.greenhopper.jira:gh-lexo-rank"},
+                "Rank",
+            )
+        )
         if self.cloud:
             for entry in out:
                 entry["key"] = entry["id"]
@@ -578,10 +872,21 @@ class JiraRenderer:
     def board(self, board_id: int) -> dict[str, Any]:
         b = self.world.boards[board_id]
         p = self.world.projects[b.project_key]
-        return {"id": b.id, "self": f"{self.base}/rest/agile/1.0/board/{b.id}", "name": b.name, "type": b.type,
-                "location": {"projectId": int(p.id), "displayName": f"{p.name} ({p.key})", "projectName": p.name,
-                             "projectKey": p.key, "projectTypeKey": "software",
-                             "avatarURI": f"/secure/projectavatar?size=small&pid={p.id}", "name": f"{p.name} ({p.key})"}}
+        return {
+            "id": b.id,
+            "self": f"{self.base}/rest/agile/1.0/board/{b.id}",
+            "name": b.name,
+            "type": b.type,
+            "location": {
+                "projectId": int(p.id),
+                "displayName": f"{p.name} ({p.key})",
+                "projectName": p.name,
+                "projectKey": p.key,
+                "projectTypeKey": "software",
+                "avatarURI": f"/secure/projectavatar?size=small&pid={p.id}",
+                "name": f"{p.name} ({p.key})",
+            },
+        }
 
     def board_configuration(self, board_id: int) -> dict[str, Any]:
         b = self.world.boards[board_id]
@@ -589,22 +894,41 @@ class JiraRenderer:
         wf = p.workflow
 
         def col(name: str, *status_ids: str | None) -> dict[str, Any]:
-            return {"name": name, "statuses": [{"id": s, "self": f"{self.api}/status/{s}"} for s in status_ids if s]}
+            return {
+                "name": name,
+                "statuses": [{"id": s, "self": f"{self.api}/status/{s}"} for s in status_ids if s],
+            }
 
-        columns = [col("Backlog" if b.type == "kanban" else "To Do", wf.todo),
-                   col("In Progress", wf.in_progress, wf.pause), col("In Review", wf.review) if wf.review else None,
-                   col("Done", wf.done)]
+        columns = [
+            col("Backlog" if b.type == "kanban" else "To Do", wf.todo),
+            col("In Progress", wf.in_progress, wf.pause),
+            col("In Review", wf.review) if wf.review else None,
+            col("Done", wf.done),
+        ]
         out: dict[str, Any] = {
-            "id": b.id, "name": b.name, "type": b.type, "self": f"{self.base}/rest/agile/1.0/board/{b.id}/configuration",
-            "location": {"type": "project", "key": p.key, "id": p.id, "self": f"{self.api}/project/{p.id}",
-                         "name": p.name},
+            "id": b.id,
+            "name": b.name,
+            "type": b.type,
+            "self": f"{self.base}/rest/agile/1.0/board/{b.id}/configuration",
+            "location": {
+                "type": "project",
+                "key": p.key,
+                "id": p.id,
+                "self": f"{self.api}/project/{p.id}",
+                "name": p.name,
+            },
             "filter": {"id": str(b.filter_id), "self": f"{self.api}/filter/{b.filter_id}"},
             "columnConfig": {"columns": [c for c in columns if c], "constraintType": "issueCount"},
             "ranking": {"rankCustomFieldId": int(self.profile.rank_field.split("_")[1])},
         }
         if b.type == "scrum":
-            out["estimation"] = {"type": "field", "field": {"fieldId": self.profile.story_points_field,
-                                                            "displayName": self.profile.story_points_name}}
+            out["estimation"] = {
+                "type": "field",
+                "field": {
+                    "fieldId": self.profile.story_points_field,
+                    "displayName": self.profile.story_points_name,
+                },
+            }
         else:
             out["subQuery"] = {"query": "resolution = EMPTY OR resolution changed AFTER -2w"}
         return out

@@ -56,10 +56,26 @@ class JiraProfile:
         return self.name == "cloud"
 
 
-CLOUD_PROFILE = JiraProfile("cloud", "Cloud", "customfield_10016", "Story point estimate", "customfield_10020",
-                            "customfield_10019", "1001.0.0-SNAPSHOT", (1001, 0, 0))
-DC_PROFILE = JiraProfile("dc", "Server", "customfield_10002", "Story Points", "customfield_10020",
-                         "customfield_10019", "9.12.4", (9, 12, 4))
+CLOUD_PROFILE = JiraProfile(
+    "cloud",
+    "Cloud",
+    "customfield_10016",
+    "Story point estimate",
+    "customfield_10020",
+    "customfield_10019",
+    "1001.0.0-SNAPSHOT",
+    (1001, 0, 0),
+)
+DC_PROFILE = JiraProfile(
+    "dc",
+    "Server",
+    "customfield_10002",
+    "Story Points",
+    "customfield_10020",
+    "customfield_10019",
+    "9.12.4",
+    (9, 12, 4),
+)
 PROFILES = {"cloud": CLOUD_PROFILE, "dc": DC_PROFILE}
 
 
@@ -144,15 +160,30 @@ class SimUser:
 DEFAULT_USERS = (
     SimUser("u1", "5e9711ba34f7b90c0fbc3701", "lwei", "Li Wei", "li.wei@example.com", "Asia/Shanghai"),
     SimUser("u2", "5e9711ba34f7b90c0fbc3702", "zhangmin", "张敏", "zhang.min@example.com", "Asia/Shanghai"),
-    SimUser("u3", "5e9711ba34f7b90c0fbc3703", "jdoe", "Jane Doe", "jane.doe@example.com", "America/Los_Angeles"),
-    SimUser("u4", "5e9711ba34f7b90c0fbc3704", "priya", "Priya Nair", "priya.nair@example.com", "Asia/Kolkata"),
+    SimUser(
+        "u3", "5e9711ba34f7b90c0fbc3703", "jdoe", "Jane Doe", "jane.doe@example.com", "America/Los_Angeles"
+    ),
+    SimUser(
+        "u4", "5e9711ba34f7b90c0fbc3704", "priya", "Priya Nair", "priya.nair@example.com", "Asia/Kolkata"
+    ),
     SimUser("u5", "5e9711ba34f7b90c0fbc3705", "tom", "Tom Baker", "tom.baker@example.com", "Etc/UTC"),
     SimUser("u6", "5e9711ba34f7b90c0fbc3706", "akira", "Akira Sato", "akira.sato@example.com", "Asia/Tokyo"),
-    SimUser("u7", "5e9711ba34f7b90c0fbc3707", "mfischer", "Maria Fischer", "maria.fischer@example.com", "Europe/Berlin"),
-    SimUser("u8", "5e9711ba34f7b90c0fbc3708", "cruz", "Carlos Cruz", "carlos.cruz@example.com", "America/Denver"),
+    SimUser(
+        "u7",
+        "5e9711ba34f7b90c0fbc3707",
+        "mfischer",
+        "Maria Fischer",
+        "maria.fischer@example.com",
+        "Europe/Berlin",
+    ),
+    SimUser(
+        "u8", "5e9711ba34f7b90c0fbc3708", "cruz", "Carlos Cruz", "carlos.cruz@example.com", "America/Denver"
+    ),
 )
 # The API user the simulator authenticates; JQL date literals are read in its zone (UTC).
-SERVICE_USER = SimUser("sim", "557058:5b10ac8d82e05b22cc7d4ef5", "sim", "Sim Service", "sim@example.com", "Etc/UTC")
+SERVICE_USER = SimUser(
+    "sim", "557058:5b10ac8d82e05b22cc7d4ef5", "sim", "Sim Service", "sim@example.com", "Etc/UTC"
+)
 
 
 @dataclass
@@ -211,11 +242,29 @@ class SimHistory:
 
 
 class SimWorklog:
-    __slots__ = ("id", "issue_nid", "author", "update_author", "started", "seconds", "created", "updated",
-                 "comment", "deleted_at")
+    __slots__ = (
+        "id",
+        "issue_nid",
+        "author",
+        "update_author",
+        "started",
+        "seconds",
+        "created",
+        "updated",
+        "comment",
+        "deleted_at",
+    )
 
-    def __init__(self, issue_nid: int, author: str, started: datetime, seconds: int, created: datetime,
-                 comment: str = "", wid: int = 0) -> None:
+    def __init__(
+        self,
+        issue_nid: int,
+        author: str,
+        started: datetime,
+        seconds: int,
+        created: datetime,
+        comment: str = "",
+        wid: int = 0,
+    ) -> None:
         self.id = wid
         self.issue_nid = issue_nid
         self.author = author
@@ -232,7 +281,7 @@ class SimWorklog:
         return self.seconds
 
     def __repr__(self) -> str:
-        return f"SimWorklog(id={self.id}, issue={self.issue_nid}, seconds={self.seconds}, deleted={self.deleted_at})"
+        return f"SimWorklog(id={self.id}, issue={self.issue_nid}, seconds={self.seconds})"
 
 
 class SimComment:
@@ -253,17 +302,56 @@ class SimIssue:
     """An issue: immutable creation facts, the ordered histories, and the fold of those histories."""
 
     __slots__ = (
-        "nid", "key", "project_key", "issue_type", "reporter", "created", "summary", "description",
-        "histories", "worklogs", "comments", "deleted_at",
-        "initial_status", "initial_points", "initial_sprints", "initial_assignee", "initial_labels",
-        "initial_priority", "initial_key", "initial_project",
-        "status", "points", "sprints", "assignee", "labels", "priority", "resolution", "resolved_at",
-        "status_category_changed", "updated",
+        "nid",
+        "key",
+        "project_key",
+        "issue_type",
+        "reporter",
+        "created",
+        "summary",
+        "description",
+        "histories",
+        "worklogs",
+        "comments",
+        "deleted_at",
+        "initial_status",
+        "initial_points",
+        "initial_sprints",
+        "initial_assignee",
+        "initial_labels",
+        "initial_priority",
+        "initial_key",
+        "initial_project",
+        "status",
+        "points",
+        "sprints",
+        "assignee",
+        "labels",
+        "priority",
+        "resolution",
+        "resolved_at",
+        "status_category_changed",
+        "updated",
     )
 
-    def __init__(self, nid: int, key: str, project_key: str, issue_type: str, reporter: str, created: datetime,
-                 summary: str, *, status: str, points: float | None, sprints: tuple[int, ...],
-                 assignee: str | None, labels: tuple[str, ...], priority: str, description: str = "") -> None:
+    def __init__(
+        self,
+        nid: int,
+        key: str,
+        project_key: str,
+        issue_type: str,
+        reporter: str,
+        created: datetime,
+        summary: str,
+        *,
+        status: str,
+        points: float | None,
+        sprints: tuple[int, ...],
+        assignee: str | None,
+        labels: tuple[str, ...],
+        priority: str,
+        description: str = "",
+    ) -> None:
         self.nid = nid
         self.key = key
         self.project_key = project_key
@@ -398,13 +486,41 @@ class WebhookRegistration:
     enabled: bool = True
 
 
-_SUMMARY_VERBS = ("Add", "Fix", "Refactor", "Document", "Speed up", "Remove", "Support", "Validate", "支持", "优化")
-_SUMMARY_OBJECTS = ("login page", "CSV export", "billing webhook", "search index", "sprint report",
-                    "mobile layout", "audit log", "rate limiter", "导出功能", "权限校验", "API pagination")
+_SUMMARY_VERBS = (
+    "Add",
+    "Fix",
+    "Refactor",
+    "Document",
+    "Speed up",
+    "Remove",
+    "Support",
+    "Validate",
+    "支持",
+    "优化",
+)
+_SUMMARY_OBJECTS = (
+    "login page",
+    "CSV export",
+    "billing webhook",
+    "search index",
+    "sprint report",
+    "mobile layout",
+    "audit log",
+    "rate limiter",
+    "导出功能",
+    "权限校验",
+    "API pagination",
+)
 _LABELS = ("backend", "frontend", "customer", "tech-debt", "security", "ux", "perf")
-_COMMENT_BODIES = ("Looks good to me.", "Can you share the logs?", "Reproduced on staging.",
-                   "已修复，请验证。", "Waiting for the customer to confirm.", "Deployed to production.",
-                   "I think this needs a design review first.")
+_COMMENT_BODIES = (
+    "Looks good to me.",
+    "Can you share the logs?",
+    "Reproduced on staging.",
+    "已修复，请验证。",
+    "Waiting for the customer to confirm.",
+    "Deployed to production.",
+    "I think this needs a design review first.",
+)
 
 
 @dataclass
@@ -445,7 +561,6 @@ class JiraWorld:
         self._next_comment = 10000
         self._next_sprint = 1
         self._next_webhook = 1
-        self._rng = random.Random(0)
 
     # ------------------------------------------------------------------ generation
     @classmethod
@@ -463,50 +578,84 @@ class JiraWorld:
     ) -> JiraWorld:
         """A deterministic site: the same arguments always give the same world, ids included."""
         world = cls(now or DEFAULT_NOW, users)
-        world._rng = random.Random(seed * 7919 + 1)
         rng = random.Random(seed)
         world._build_catalogue(rng, projects, closed_sprints, sprint_days, kanban_board)
         world._generate_issues(rng, issues_per_project, sprint_days)
         return world
 
-    def _build_catalogue(self, rng: random.Random, n_projects: int, closed_sprints: int, sprint_days: int,
-                         kanban_board: bool) -> None:
+    def _build_catalogue(
+        self, rng: random.Random, n_projects: int, closed_sprints: int, sprint_days: int, kanban_board: bool
+    ) -> None:
         keys = ["ABC", "DEF", "GHI", "JKL", "MNO", "PQR", "STU", "VWX"]
-        names = ["Alpha Platform", "Beta 移动端", "Gamma Billing", "Delta Search", "Epsilon Ops",
-                 "Zeta Mobile", "Eta Data", "Theta Infra"]
+        names = [
+            "Alpha Platform",
+            "Beta 移动端",
+            "Gamma Billing",
+            "Delta Search",
+            "Epsilon Ops",
+            "Zeta Mobile",
+            "Eta Data",
+            "Theta Infra",
+        ]
         user_ids = [u for u in self.users if u != SERVICE_USER.id]
         board_id = 1
         for i in range(n_projects):
             key = keys[i] if i < len(keys) else f"P{i}"
             chinese = i % 2 == 1
             project = SimProject(
-                id=str(10000 + i), key=key, name=names[i % len(names)], lead=user_ids[i % len(user_ids)],
+                id=str(10000 + i),
+                key=key,
+                name=names[i % len(names)],
+                lead=user_ids[i % len(user_ids)],
                 workflow=CHINESE_WORKFLOW if chinese else ENGLISH_WORKFLOW,
                 bug_types=("10004", "10005") if chinese else ("10004",),
             )
             self.projects[key] = project
             self.boards[board_id] = SimBoard(board_id, f"{key} board", "scrum", key, 10000 + board_id)
             # Boards run on different cadences, so sprint boundaries differ per board.
-            active_start = (self.now - timedelta(days=2 + (3 * i) % (sprint_days - 3), hours=rng.randint(0, 6)))
+            active_start = self.now - timedelta(days=2 + (3 * i) % (sprint_days - 3), hours=rng.randint(0, 6))
             active_start = active_start.replace(minute=0, second=0, microsecond=0)
             for k in range(closed_sprints, 0, -1):
                 start = active_start - timedelta(days=sprint_days * k)
                 end = start + timedelta(days=sprint_days)
                 complete = end - timedelta(minutes=rng.randint(5, 240))
-                self._add_sprint(board_id, f"{key} Sprint {closed_sprints - k + 1}", "closed", start, end, complete)
-            self._add_sprint(board_id, f"{key} Sprint {closed_sprints + 1}", "active", active_start,
-                             active_start + timedelta(days=sprint_days), None)
+                self._add_sprint(
+                    board_id, f"{key} Sprint {closed_sprints - k + 1}", "closed", start, end, complete
+                )
+            self._add_sprint(
+                board_id,
+                f"{key} Sprint {closed_sprints + 1}",
+                "active",
+                active_start,
+                active_start + timedelta(days=sprint_days),
+                None,
+            )
             self._add_sprint(board_id, f"{key} Sprint {closed_sprints + 2}", "future", None, None, None)
             board_id += 1
             if kanban_board and i == 0:
                 self.boards[board_id] = SimBoard(board_id, f"{key} kanban", "kanban", key, 10000 + board_id)
                 board_id += 1
 
-    def _add_sprint(self, board_id: int, name: str, state: str, start: datetime | None, end: datetime | None,
-                    complete: datetime | None) -> SimSprint:
-        sprint = SimSprint(self._next_sprint, board_id, name, state, start, end, complete,
-                           goal="" if self._next_sprint % 3 else "Ship the increment",
-                           created=(start or self.now) - timedelta(days=3))
+    def _add_sprint(
+        self,
+        board_id: int,
+        name: str,
+        state: str,
+        start: datetime | None,
+        end: datetime | None,
+        complete: datetime | None,
+    ) -> SimSprint:
+        sprint = SimSprint(
+            self._next_sprint,
+            board_id,
+            name,
+            state,
+            start,
+            end,
+            complete,
+            goal="" if self._next_sprint % 3 else "Ship the increment",
+            created=(start or self.now) - timedelta(days=3),
+        )
         self.sprints[sprint.id] = sprint
         self._next_sprint += 1
         return sprint
@@ -522,7 +671,9 @@ class JiraWorld:
         for project in self.projects.values():
             sprints = self.scrum_sprints(project.key)
             first_start = sprints[0].start or self.now
-            span = (self.now - timedelta(hours=1) - (first_start - timedelta(days=sprint_days))).total_seconds()
+            span = (
+                self.now - timedelta(hours=1) - (first_start - timedelta(days=sprint_days))
+            ).total_seconds()
             for _ in range(per_project):
                 created = first_start - timedelta(days=sprint_days) + timedelta(seconds=rng.random() * span)
                 plan.append((created.replace(microsecond=rng.randrange(1000) * 1000), project.key))
@@ -570,8 +721,16 @@ class JiraWorld:
                 issue.updated = max(issue.updated, w.updated)
             self.key_index[issue.key] = issue.nid
 
-    def _simulate_issue(self, rng: random.Random, nid: int, key: str, project: SimProject, created: datetime,
-                        user_ids: list[str], index: int) -> tuple[SimIssue, _Draft]:
+    def _simulate_issue(
+        self,
+        rng: random.Random,
+        nid: int,
+        key: str,
+        project: SimProject,
+        created: datetime,
+        user_ids: list[str],
+        index: int,
+    ) -> tuple[SimIssue, _Draft]:
         """Play one issue's life from `created` to `now`: sprint membership, work, noise."""
         now_cut = self.now - timedelta(seconds=90)
         wf = project.workflow
@@ -586,7 +745,11 @@ class JiraWorld:
         priority = rng.choices(("1", "2", "3", "4"), (1, 3, 6, 2))[0]
         reporter = rng.choice(user_ids)
         assignee = rng.choice(user_ids) if rng.random() < 0.85 else None
-        points = rng.choice(POINT_VALUES[:6]) if (rng.random() < 0.75 and not is_bug) or rng.random() < 0.2 else None
+        points = (
+            rng.choice(POINT_VALUES[:6])
+            if (rng.random() < 0.75 and not is_bug) or rng.random() < 0.2
+            else None
+        )
         labels = tuple(sorted(rng.sample(_LABELS, rng.randint(0, 2))))
         summary = f"{rng.choice(_SUMMARY_VERBS)} {rng.choice(_SUMMARY_OBJECTS)}"
         draft = _Draft()
@@ -727,10 +890,22 @@ class JiraWorld:
                 draft.add(t, rng.choice(user_ids), ChangeItem(F_LABELS, cur_labels, new_labels))
                 cur_labels = new_labels
 
-        issue = SimIssue(nid, key, project.key, type_id, reporter, created, summary,
-                         status=wf.todo, points=initial_points, sprints=initial_sprints, assignee=assignee,
-                         labels=labels, priority=priority,
-                         description=f"{summary}. Acceptance: works for every customer.")
+        issue = SimIssue(
+            nid,
+            key,
+            project.key,
+            type_id,
+            reporter,
+            created,
+            summary,
+            status=wf.todo,
+            points=initial_points,
+            sprints=initial_sprints,
+            assignee=assignee,
+            labels=labels,
+            priority=priority,
+            description=f"{summary}. Acceptance: works for every customer.",
+        )
 
         # --- worklogs and comments ---
         started_work = status_events[0][0] if status_events else None
@@ -742,16 +917,28 @@ class JiraWorld:
                 seconds = 900 * rng.randint(1, 32)
                 wcreated = min(st + timedelta(seconds=seconds + rng.randint(60, 7200)), now_cut)
                 wcreated = wcreated.replace(microsecond=rng.randrange(1000) * 1000)
-                wl = SimWorklog(nid, worker if rng.random() < 0.7 else rng.choice(user_ids), st, seconds,
-                                wcreated, comment="Worked on it" if rng.random() < 0.5 else "")
+                wl = SimWorklog(
+                    nid,
+                    worker if rng.random() < 0.7 else rng.choice(user_ids),
+                    st,
+                    seconds,
+                    wcreated,
+                    comment="Worked on it" if rng.random() < 0.5 else "",
+                )
                 if rng.random() < 0.1:
                     wl.updated = min(wcreated + timedelta(hours=rng.uniform(1, 72)), now_cut)
                 issue.worklogs.append(wl)
         for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
             author = reporter if rng.random() < 0.4 else rng.choice(user_ids)
             ct = created + (now_cut - created) * rng.random()
-            issue.comments.append(SimComment(nid, author, ct.replace(microsecond=rng.randrange(1000) * 1000),
-                                             rng.choice(_COMMENT_BODIES)))
+            issue.comments.append(
+                SimComment(
+                    nid,
+                    author,
+                    ct.replace(microsecond=rng.randrange(1000) * 1000),
+                    rng.choice(_COMMENT_BODIES),
+                )
+            )
         return issue, draft
 
     # ------------------------------------------------------------------ reading
@@ -815,15 +1002,31 @@ class JiraWorld:
         self.version += 1
         return h
 
-    def _issue_updated(self, issue: SimIssue, author: str, h: SimHistory, type_name: str = "issue_generic") -> None:
-        self._event("jira:issue_updated", author, issue_nid=issue.nid, history_id=h.id,
-                    issue_event_type_name=type_name)
+    def _issue_updated(
+        self, issue: SimIssue, author: str, h: SimHistory, type_name: str = "issue_generic"
+    ) -> None:
+        self._event(
+            "jira:issue_updated",
+            author,
+            issue_nid=issue.nid,
+            history_id=h.id,
+            issue_event_type_name=type_name,
+        )
 
     # ------------------------------------------------------------------ explicit mutations
-    def create_issue(self, project_key: str, *, issue_type: str = "Story", summary: str | None = None,
-                     reporter: str | None = None, assignee: str | None = None, priority: str = "Medium",
-                     points: float | None = None, sprint_id: int | None = None,
-                     labels: Iterable[str] = ()) -> SimIssue:
+    def create_issue(
+        self,
+        project_key: str,
+        *,
+        issue_type: str = "Story",
+        summary: str | None = None,
+        reporter: str | None = None,
+        assignee: str | None = None,
+        priority: str = "Medium",
+        points: float | None = None,
+        sprint_id: int | None = None,
+        labels: Iterable[str] = (),
+    ) -> SimIssue:
         with self.lock:
             project = self.projects[project_key]
             itype = ISSUE_TYPE_BY_NAME[issue_type.casefold()].id if not issue_type.isdigit() else issue_type
@@ -833,10 +1036,21 @@ class JiraWorld:
             key = f"{project_key}-{project.next_number}"
             project.next_number += 1
             reporter = self._resolve_user(reporter)
-            issue = SimIssue(nid, key, project_key, itype, reporter, self.now, summary or f"New work item {key}",
-                             status=project.workflow.todo, points=points,
-                             sprints=(sprint_id,) if sprint_id else (), assignee=assignee,
-                             labels=tuple(sorted(labels)), priority=prio)
+            issue = SimIssue(
+                nid,
+                key,
+                project_key,
+                itype,
+                reporter,
+                self.now,
+                summary or f"New work item {key}",
+                status=project.workflow.todo,
+                points=points,
+                sprints=(sprint_id,) if sprint_id else (),
+                assignee=assignee,
+                labels=tuple(sorted(labels)),
+                priority=prio,
+            )
             self.issues[nid] = issue
             self.key_index[key] = nid
             self.version += 1
@@ -859,7 +1073,9 @@ class JiraWorld:
             self._issue_updated(issue, author, h)
             return h
 
-    def set_story_points(self, issue_id: str | int, points: float | None, *, author: str | None = None) -> SimHistory:
+    def set_story_points(
+        self, issue_id: str | int, points: float | None, *, author: str | None = None
+    ) -> SimHistory:
         with self.lock:
             issue = self.issue(issue_id)
             author = self._resolve_user(author)
@@ -867,7 +1083,9 @@ class JiraWorld:
             self._issue_updated(issue, author, h)
             return h
 
-    def set_assignee(self, issue_id: str | int, user_id: str | None, *, author: str | None = None) -> SimHistory:
+    def set_assignee(
+        self, issue_id: str | int, user_id: str | None, *, author: str | None = None
+    ) -> SimHistory:
         with self.lock:
             issue = self.issue(issue_id)
             author = self._resolve_user(author)
@@ -875,8 +1093,14 @@ class JiraWorld:
             self._issue_updated(issue, author, h, "issue_assigned")
             return h
 
-    def change_labels(self, issue_id: str | int, add: Iterable[str] = (), remove: Iterable[str] = (),
-                      *, author: str | None = None) -> SimHistory | None:
+    def change_labels(
+        self,
+        issue_id: str | int,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        *,
+        author: str | None = None,
+    ) -> SimHistory | None:
         with self.lock:
             issue = self.issue(issue_id)
             new = tuple(sorted((set(issue.labels) | set(add)) - set(remove)))
@@ -887,7 +1111,9 @@ class JiraWorld:
             self._issue_updated(issue, author, h)
             return h
 
-    def set_sprints(self, issue_id: str | int, sprint_ids: Iterable[int], *, author: str | None = None) -> SimHistory:
+    def set_sprints(
+        self, issue_id: str | int, sprint_ids: Iterable[int], *, author: str | None = None
+    ) -> SimHistory:
         with self.lock:
             issue = self.issue(issue_id)
             author = self._resolve_user(author)
@@ -901,20 +1127,36 @@ class JiraWorld:
         kept = tuple(s for s in issue.sprints if self.sprints[s].state == "closed")
         return self.set_sprints(issue_id, kept + (sprint_id,), author=author)
 
-    def add_worklog(self, issue_id: str | int, seconds: int, *, started: datetime | None = None,
-                    author: str | None = None, comment: str = "") -> SimWorklog:
+    def add_worklog(
+        self,
+        issue_id: str | int,
+        seconds: int,
+        *,
+        started: datetime | None = None,
+        author: str | None = None,
+        comment: str = "",
+    ) -> SimWorklog:
         with self.lock:
             issue = self.issue(issue_id)
             author = self._resolve_user(author)
-            wl = SimWorklog(issue.nid, author, started or self.now - timedelta(seconds=seconds), seconds, self.now,
-                            comment, self._next_worklog)
+            wl = SimWorklog(
+                issue.nid,
+                author,
+                started or self.now - timedelta(seconds=seconds),
+                seconds,
+                self.now,
+                comment,
+                self._next_worklog,
+            )
             self._next_worklog += 1
             issue.worklogs.append(wl)
             self.worklogs[wl.id] = wl
             issue.updated = self.now
             self.version += 1
             self._event("worklog_created", author, issue_nid=issue.nid, worklog_id=wl.id)
-            self._event("jira:issue_updated", author, issue_nid=issue.nid, issue_event_type_name="issue_work_logged")
+            self._event(
+                "jira:issue_updated", author, issue_nid=issue.nid, issue_event_type_name="issue_work_logged"
+            )
             return wl
 
     def update_worklog(self, worklog_id: int, seconds: int, *, author: str | None = None) -> SimWorklog:
@@ -936,7 +1178,9 @@ class JiraWorld:
             wl.deleted_at = self.now
             self.issues[wl.issue_nid].updated = self.now
             self.version += 1
-            self._event("worklog_deleted", self._resolve_user(author), issue_nid=wl.issue_nid, worklog_id=wl.id)
+            self._event(
+                "worklog_deleted", self._resolve_user(author), issue_nid=wl.issue_nid, worklog_id=wl.id
+            )
             return wl
 
     def add_comment(self, issue_id: str | int, body: str, *, author: str | None = None) -> SimComment:
@@ -951,8 +1195,13 @@ class JiraWorld:
             self.version += 1
             self._event("comment_created", author, issue_nid=issue.nid, comment_id=c.id)
             # Jira also reports the comment as an issue update.
-            self._event("jira:issue_updated", author, issue_nid=issue.nid, comment_id=c.id,
-                        issue_event_type_name="issue_commented")
+            self._event(
+                "jira:issue_updated",
+                author,
+                issue_nid=issue.nid,
+                comment_id=c.id,
+                issue_event_type_name="issue_commented",
+            )
             return c
 
     def update_comment(self, comment_id: int, body: str, *, author: str | None = None) -> SimComment:
@@ -982,8 +1231,12 @@ class JiraWorld:
                 if wl.deleted_at is None:
                     wl.deleted_at = self.now
             self.version += 1
-            self._event("jira:issue_deleted", self._resolve_user(author), issue_nid=issue.nid,
-                        issue_event_type_name="issue_deleted")
+            self._event(
+                "jira:issue_deleted",
+                self._resolve_user(author),
+                issue_nid=issue.nid,
+                issue_event_type_name="issue_deleted",
+            )
             return issue
 
     def move_issue(self, issue_id: str | int, to_project: str, *, author: str | None = None) -> SimHistory:
@@ -993,11 +1246,17 @@ class JiraWorld:
             target = self.projects[to_project]
             new_key = f"{to_project}-{target.next_number}"
             target.next_number += 1
-            items = [ChangeItem(F_PROJECT, issue.project_key, to_project), ChangeItem(F_KEY, issue.key, new_key)]
+            items = [
+                ChangeItem(F_PROJECT, issue.project_key, to_project),
+                ChangeItem(F_KEY, issue.key, new_key),
+            ]
             old_status = STATUSES[issue.status]
             if old_status.id not in target.workflow.status_ids:
-                mapped = {"new": target.workflow.todo, "indeterminate": target.workflow.in_progress,
-                          "done": target.workflow.done}[old_status.category]
+                mapped = {
+                    "new": target.workflow.todo,
+                    "indeterminate": target.workflow.in_progress,
+                    "done": target.workflow.done,
+                }[old_status.category]
                 items.append(ChangeItem(F_STATUS, old_status.id, mapped))
             if issue.sprints:  # sprints belong to the old project's board
                 items.append(ChangeItem(F_SPRINT, issue.sprints, ()))
@@ -1053,7 +1312,11 @@ class JiraWorld:
             s = self.sprints[sprint_id]
             s.state, s.complete = "closed", self.now
             later = [x for x in self.board_sprints(s.board_id) if x.state == "future"]
-            nxt = later[0] if later else self._add_sprint(s.board_id, f"{s.name} (next)", "future", None, None, None)
+            nxt = (
+                later[0]
+                if later
+                else self._add_sprint(s.board_id, f"{s.name} (next)", "future", None, None, None)
+            )
             self.version += 1
             self._event("sprint_closed", SERVICE_USER.id, sprint_id=s.id)
             for issue in list(self.live_issues()):
@@ -1078,8 +1341,17 @@ class JiraWorld:
                 if issue.deleted_at is not None:
                     continue
                 action = rng.choices(
-                    ("transition", "points", "worklog", "edit_worklog", "delete_worklog", "comment", "labels"),
-                    (5, 2, 3, 1, 1, 2, 1))[0]
+                    (
+                        "transition",
+                        "points",
+                        "worklog",
+                        "edit_worklog",
+                        "delete_worklog",
+                        "comment",
+                        "labels",
+                    ),
+                    (5, 2, 3, 1, 1, 2, 1),
+                )[0]
                 author = rng.choice(user_ids)
                 wf = self.projects[issue.project_key].workflow
                 if action == "transition":
@@ -1095,12 +1367,17 @@ class JiraWorld:
                         target = order[min(order.index(cur) + 1, len(order) - 1)] if cur in order else wf.done
                     self.add_transition(nid, target, author=author)
                 elif action == "points":
-                    self.set_story_points(nid, rng.choice([p for p in POINT_VALUES if p != issue.points]),
-                                          author=author)
-                elif action == "worklog" or (action in ("edit_worklog", "delete_worklog") and not issue.live_worklogs):
+                    self.set_story_points(
+                        nid, rng.choice([p for p in POINT_VALUES if p != issue.points]), author=author
+                    )
+                elif action == "worklog" or (
+                    action in ("edit_worklog", "delete_worklog") and not issue.live_worklogs
+                ):
                     self.add_worklog(nid, 900 * rng.randint(1, 16), author=author, comment="Progress")
                 elif action == "edit_worklog":
-                    self.update_worklog(rng.choice(issue.live_worklogs).id, 900 * rng.randint(1, 16), author=author)
+                    self.update_worklog(
+                        rng.choice(issue.live_worklogs).id, 900 * rng.randint(1, 16), author=author
+                    )
                 elif action == "delete_worklog":
                     self.delete_worklog(rng.choice(issue.live_worklogs).id, author=author)
                 elif action == "comment":
@@ -1109,8 +1386,12 @@ class JiraWorld:
                     self.change_labels(nid, add=[rng.choice(_LABELS)], author=author)
             keys = sorted(self.projects)
             for _ in range(max(1, k // 5)):
-                self.create_issue(rng.choice(keys), issue_type=rng.choice(("Story", "Task", "Bug")),
-                                  reporter=rng.choice(user_ids), points=rng.choice((None, 1.0, 2.0, 3.0)))
+                self.create_issue(
+                    rng.choice(keys),
+                    issue_type=rng.choice(("Story", "Task", "Bug")),
+                    reporter=rng.choice(user_ids),
+                    points=rng.choice((None, 1.0, 2.0, 3.0)),
+                )
             live = sorted(i.nid for i in self.live_issues())
             self.delete_issue(rng.choice(live))
             if len(keys) > 1 and rng.random() < 0.3:
@@ -1119,11 +1400,28 @@ class JiraWorld:
             return self.events[first:]
 
     # ------------------------------------------------------------------ webhooks registry
-    def register_webhook(self, name: str, url: str, events: list[str], *, jql_filter: str | None = None,
-                         exclude_body: bool = False, secret: str | None = None) -> WebhookRegistration:
+    def register_webhook(
+        self,
+        name: str,
+        url: str,
+        events: list[str],
+        *,
+        jql_filter: str | None = None,
+        exclude_body: bool = False,
+        secret: str | None = None,
+    ) -> WebhookRegistration:
         with self.lock:
-            reg = WebhookRegistration(self._next_webhook, name, url, list(events), jql_filter, exclude_body,
-                                      secret, len(self.events), self.now)
+            reg = WebhookRegistration(
+                self._next_webhook,
+                name,
+                url,
+                list(events),
+                jql_filter,
+                exclude_body,
+                secret,
+                len(self.events),
+                self.now,
+            )
             self._next_webhook += 1
             self.webhooks[reg.id] = reg
             return reg

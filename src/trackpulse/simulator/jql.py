@@ -27,10 +27,13 @@ from trackpulse.simulator.jira_world import (
 if TYPE_CHECKING:
     from trackpulse.simulator.jira_world import JiraWorld
 
-OPERATORS_TEXT = ("The valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', "
-                  "'IS' and 'IS NOT'.")
-DATE_FORMATS_TEXT = ("Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', "
-                     "'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'.")
+OPERATORS_TEXT = (
+    "The valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'."
+)
+DATE_FORMATS_TEXT = (
+    "Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', "
+    "'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
+)
 
 
 class JqlError(ValueError):
@@ -67,9 +70,11 @@ def tokenize(text: str) -> list[Token]:
             break
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise JqlError(f"Error in the JQL Query: The character '{text[pos]}' is a reserved JQL character. "
-                           f"You must enclose it in a string or use the escape '\\u{ord(text[pos]):04x}' instead. "
-                           f"(line 1, character {pos + 1})")
+            raise JqlError(
+                f"Error in the JQL Query: The character '{text[pos]}' is a reserved JQL character. "
+                f"You must enclose it in a string or use the escape '\\u{ord(text[pos]):04x}' instead. "
+                f"(line 1, character {pos + 1})"
+            )
         kind = m.lastgroup or "word"
         raw = m.group(kind)
         if kind == "string":
@@ -101,11 +106,25 @@ class OrderItem:
 
 
 FIELD_ALIASES = {
-    "project": "project", "key": "key", "issuekey": "key", "id": "id",
-    "created": "created", "createddate": "created", "updated": "updated", "updateddate": "updated",
-    "status": "status", "statuscategory": "statusCategory", "issuetype": "issuetype", "type": "issuetype",
-    "priority": "priority", "labels": "labels", "sprint": "sprint", "assignee": "assignee",
-    "reporter": "reporter", "resolved": "resolved", "resolutiondate": "resolved",
+    "project": "project",
+    "key": "key",
+    "issuekey": "key",
+    "id": "id",
+    "created": "created",
+    "createddate": "created",
+    "updated": "updated",
+    "updateddate": "updated",
+    "status": "status",
+    "statuscategory": "statusCategory",
+    "issuetype": "issuetype",
+    "type": "issuetype",
+    "priority": "priority",
+    "labels": "labels",
+    "sprint": "sprint",
+    "assignee": "assignee",
+    "reporter": "reporter",
+    "resolved": "resolved",
+    "resolutiondate": "resolved",
 }
 ORDERABLE = {"created", "updated", "key", "id", "priority", "status", "project", "resolved"}
 DATE_FIELDS = {"created", "updated", "resolved"}
@@ -203,7 +222,9 @@ class _Parser:
 
     def error_expecting(self, what: str, tok: Token) -> JqlError:
         got = "end of the query" if tok.kind == "end" else f"'{tok.text}'"
-        return JqlError(f"Error in the JQL Query: Expecting {what} but got {got}. (line 1, character {tok.pos})")
+        return JqlError(
+            f"Error in the JQL Query: Expecting {what} but got {got}. (line 1, character {tok.pos})"
+        )
 
     def parse(self) -> JqlQuery:
         where = None
@@ -232,7 +253,9 @@ class _Parser:
             if len(order) > 7:
                 raise JqlError("The ORDER BY clause can have at most 7 fields.")
         if self.peek().kind != "end":
-            raise self.error_expecting("either 'OR' or 'AND'" if where is not None else "a field name", self.peek())
+            raise self.error_expecting(
+                "either 'OR' or 'AND'" if where is not None else "a field name", self.peek()
+            )
         return JqlQuery(self.text, where, order)
 
     def parse_or(self) -> Any:
@@ -296,8 +319,10 @@ class _Parser:
             if val.upper not in ("EMPTY", "NULL"):
                 raise self.error_expecting("'EMPTY' or 'NULL'", val)
             return Clause(name, "isnot" if negate else "is", ())
-        raise JqlError(f"Error in the JQL Query: Expecting operator but got '{op_tok.text}'. {OPERATORS_TEXT} "
-                       f"(line 1, character {op_tok.pos})")
+        raise JqlError(
+            f"Error in the JQL Query: Expecting operator but got '{op_tok.text}'. {OPERATORS_TEXT} "
+            f"(line 1, character {op_tok.pos})"
+        )
 
     def parse_value(self) -> Token:
         tok = self.next()
@@ -327,8 +352,12 @@ def parse_jql_date(value: str, field_name: str, now: datetime, tz: tzinfo) -> da
         sign = -1 if m.group(1) == "-" else 1
         total = timedelta(0)
         for amount, unit in re.findall(r"(\d+)\s*([wdhm])", m.group(2), re.IGNORECASE):
-            total += {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
-                      "m": timedelta(minutes=1)}[unit.lower()] * int(amount)
+            total += {
+                "w": timedelta(weeks=1),
+                "d": timedelta(days=1),
+                "h": timedelta(hours=1),
+                "m": timedelta(minutes=1),
+            }[unit.lower()] * int(amount)
         return now + sign * total
     for pattern in _DATE_PATTERNS:
         try:
@@ -379,8 +408,9 @@ def _compile_clause(c: Clause, world: JiraWorld, tz: tzinfo) -> Callable[[SimIss
             get = _date_getter(name)
             return (lambda i: get(i) is None) if c.op == "is" else (lambda i: get(i) is not None)
         if c.op in ("in", "notin"):
-            raise JqlError(f"The operator '{'in' if c.op == 'in' else 'not in'}' is not supported by the "
-                           f"'{name}' field.")
+            raise JqlError(
+                f"The operator '{'in' if c.op == 'in' else 'not in'}' is not supported by the '{name}' field."
+            )
         when = parse_jql_date(texts[0], name, world.now, tz)
         get = _date_getter(name)
         op = c.op
@@ -442,11 +472,18 @@ def _value_getter(name: str, world: JiraWorld) -> Callable[[SimIssue], set[Any]]
 
 def _resolve_values(name: str, texts: list[str], world: JiraWorld) -> set[Any]:
     out: set[Any] = set()
+    match: Any
     for text in texts:
         folded = text.casefold()
         if name == "project":
-            match = next((p.key for p in world.projects.values()
-                          if folded in (p.key.casefold(), p.id, p.name.casefold())), None)
+            match = next(
+                (
+                    p.key
+                    for p in world.projects.values()
+                    if folded in (p.key.casefold(), p.id, p.name.casefold())
+                ),
+                None,
+            )
             if match is None:
                 raise JqlError(f"The value '{text}' does not exist for the field 'project'.")
             out.add(match)
@@ -466,8 +503,16 @@ def _resolve_values(name: str, texts: list[str], world: JiraWorld) -> set[Any]:
                 raise JqlError(f"The value '{text}' does not exist for the field 'status'.")
             out.add(match)
         elif name == "statusCategory":
-            cats = {"new": "new", "to do": "new", "2": "new", "indeterminate": "indeterminate",
-                    "in progress": "indeterminate", "4": "indeterminate", "done": "done", "3": "done"}
+            cats = {
+                "new": "new",
+                "to do": "new",
+                "2": "new",
+                "indeterminate": "indeterminate",
+                "in progress": "indeterminate",
+                "4": "indeterminate",
+                "done": "done",
+                "3": "done",
+            }
             if folded not in cats:
                 raise JqlError(f"The value '{text}' does not exist for the field 'statusCategory'.")
             out.add(cats[folded])
@@ -484,13 +529,21 @@ def _resolve_values(name: str, texts: list[str], world: JiraWorld) -> set[Any]:
         elif name == "labels":
             out.add(text)
         elif name == "sprint":
-            match = next((s.id for s in world.sprints.values() if folded in (str(s.id), s.name.casefold())), None)
+            match = next(
+                (s.id for s in world.sprints.values() if folded in (str(s.id), s.name.casefold())), None
+            )
             if match is None:
                 raise JqlError(f"Sprint with id '{text}' does not exist.")
             out.add(match)
         elif name in ("assignee", "reporter"):
-            match = next((u.id for u in world.users.values()
-                          if folded in (u.account_id.casefold(), u.name.casefold(), u.email.casefold())), None)
+            match = next(
+                (
+                    u.id
+                    for u in world.users.values()
+                    if folded in (u.account_id.casefold(), u.name.casefold(), u.email.casefold())
+                ),
+                None,
+            )
             if match is None:
                 raise JqlError(f"The value '{text}' does not exist for the field '{name}'.")
             out.add(match)

@@ -20,8 +20,8 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Callable, Hashable
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,9 @@ class RateLimiter:
             self._buckets.clear()
 
     def _spec_for(self, key: Hashable) -> BucketSpec | None:
-        text = key if isinstance(key, str) else " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        text = (
+            key if isinstance(key, str) else " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        )
         for pattern, spec in self.overrides.items():
             if fnmatch.fnmatchcase(text, pattern):
                 return spec
@@ -158,14 +160,24 @@ class FaultInjector:
         return rule
 
     def fail_next(
-        self, path_glob: str, n: int = 1, *, status: int = 503, retry_after: int | None = 1,
+        self,
+        path_glob: str,
+        n: int = 1,
+        *,
+        status: int = 503,
+        retry_after: int | None = 1,
         method: str | None = None,
     ) -> FaultRule:
         """The next `n` requests matching `path_glob` get `status` (503 with Retry-After: 1 by default)."""
         return self.add(FaultRule(path_glob, status, n, 1.0, retry_after, method))
 
     def fail_randomly(
-        self, path_glob: str, probability: float, *, status: int = 500, retry_after: int | None = None,
+        self,
+        path_glob: str,
+        probability: float,
+        *,
+        status: int = 500,
+        retry_after: int | None = None,
         method: str | None = None,
     ) -> FaultRule:
         return self.add(FaultRule(path_glob, status, None, probability, retry_after, method))

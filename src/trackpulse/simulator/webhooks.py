@@ -52,8 +52,14 @@ def jira_sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def jira_build_delivery(payload: dict[str, Any] | None, url: str, *, secret: str | None = None,
-                        identifier: str | None = None, event: str | None = None) -> JiraWebhookDelivery:
+def jira_build_delivery(
+    payload: dict[str, Any] | None,
+    url: str,
+    *,
+    secret: str | None = None,
+    identifier: str | None = None,
+    event: str | None = None,
+) -> JiraWebhookDelivery:
     """Serialise `payload` once (the signature covers these exact bytes) and prepare the headers."""
     body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     ident = identifier or str(uuid.uuid4())
@@ -69,8 +75,9 @@ def jira_build_delivery(payload: dict[str, Any] | None, url: str, *, secret: str
     return JiraWebhookDelivery(ident, str(name), url, body, headers)
 
 
-def jira_deliver(url: str, delivery: JiraWebhookDelivery, client: httpx.Client | None = None,
-                 timeout: float = 10.0) -> int:
+def jira_deliver(
+    url: str, delivery: JiraWebhookDelivery, client: httpx.Client | None = None, timeout: float = 10.0
+) -> int:
     """POST one delivery; returns the HTTP status, or 0 when the receiver could not be reached."""
     headers = dict(delivery.headers)
     if delivery.attempts > 0:
@@ -110,8 +117,9 @@ def jira_webhook_payload(world: JiraWorld, renderer: JiraRenderer, event: JiraEv
     if event.name.startswith("comment_"):
         assert event.comment_id is not None
         base["comment"] = renderer.comment(world.comments[event.comment_id])
-        reduced = FieldSelection(["summary", "issuetype", "project", "assignee", "priority", "status"], "id",
-                                 renderer.issue_fields)
+        reduced = FieldSelection(
+            ["summary", "issuetype", "project", "assignee", "priority", "status"], "id", renderer.issue_fields
+        )
         full = renderer.issue(issue, reduced)
         base["issue"] = {"id": full["id"], "self": full["self"], "key": full["key"], "fields": full["fields"]}
         return base
@@ -159,7 +167,7 @@ class JiraWebhookHub:
         renderer = JiraRenderer(self.world, self.profile, base_url or self.base_url, api_version=2)
         out: list[JiraWebhookDelivery] = []
         with self.world.lock:
-            events = self.world.events[self._cursor:]
+            events = self.world.events[self._cursor :]
             self._cursor = len(self.world.events)
             for event in events:
                 for reg in self.world.webhooks.values():
@@ -167,8 +175,11 @@ class JiraWebhookHub:
                         continue
                     payload = None if reg.exclude_body else jira_webhook_payload(self.world, renderer, event)
                     ident = str(uuid.uuid5(_IDENTIFIER_NAMESPACE, f"{event.seq}:{reg.id}"))
-                    out.append(jira_build_delivery(payload, reg.url, secret=reg.secret, identifier=ident,
-                                                   event=event.name))
+                    out.append(
+                        jira_build_delivery(
+                            payload, reg.url, secret=reg.secret, identifier=ident, event=event.name
+                        )
+                    )
         return out
 
     def flush(self, client: httpx.Client | None = None, base_url: str | None = None) -> list[int]:
