@@ -29,7 +29,7 @@ def _items(store: Store) -> int:
 def test_429_storm_is_ridden_out_honouring_retry_after(
         jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
     # 8 requests a second per endpoint with a burst of 3: the parallel bulk reads hit 429s.
-    sim = jira_sim("cloud", seed=4, issues_per_project=60, rate_limit=BucketSpec(rate=8, burst=3))
+    sim = jira_sim("cloud", seed=4, issues_per_project=30, rate_limit=BucketSpec(rate=8, burst=3))
     cfg = sim.source(page_size=10, max_retries=6)
     store = store_factory()
     conn = open_connector(cfg)
@@ -48,17 +48,18 @@ def test_429_storm_is_ridden_out_honouring_retry_after(
 
 @pytest.mark.parametrize("profile", ["cloud", "dc"])
 def test_503_storm_with_retry_after_is_ridden_out(profile: str, jira_sim: JiraSimFactory, store: Store) -> None:
-    sim = jira_sim(profile, seed=4, issues_per_project=40)
+    sim = jira_sim(profile, seed=4, issues_per_project=20)
     search = "/rest/api/3/search/jql" if profile == "cloud" else "/rest/api/2/search"
-    sim.faults.fail_next(search, 3, status=503, retry_after=1)
-    sim.faults.fail_next("/rest/agile/1.0/board/*/sprint", 2, status=503, retry_after=2)
+    sim.faults.fail_next(search, 2, status=503, retry_after=1)
+    sim.faults.fail_next("/rest/agile/1.0/board/*/sprint", 1, status=503, retry_after=2)
     sim.faults.fail_next("/rest/api/*/field", 1, status=502, retry_after=None)  # no header: backoff
     conn = open_connector(sim.source())
     result = conn.sync(store, full=True)
-    assert result.items == 80
+    assert result.items == 40
     waits = sorted(conn.http.stats.retry_after_waits)
-    assert len(waits) == 5 and waits[:3] >= [1.0] * 3 and waits[3:] >= [2.0, 2.0]
-    assert conn.http.stats.by_status[502] == 1 and conn.http.stats.retries == 6
+    # Exactly what was asked, never less: two waits of Retry-After 1, one of Retry-After 2.
+    assert len(waits) == 3 and min(waits[:2]) >= 1.0 and waits[2] >= 2.0 and max(waits[:2]) < 2.0
+    assert conn.http.stats.by_status[502] == 1 and conn.http.stats.retries == 4
 
 
 @pytest.mark.parametrize("profile", ["cloud", "dc"])

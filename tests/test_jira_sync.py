@@ -57,7 +57,7 @@ def _by_item(store: Store, model: Any, source: str, value: Any = None) -> Counte
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_full_sync_stores_exactly_what_the_simulator_holds(
         profile: str, jira_sim: JiraSimFactory, store: Store) -> None:
-    sim = jira_sim(profile, seed=3, issues_per_project=80)
+    sim = jira_sim(profile, seed=3, issues_per_project=60)
     world = sim.world
     cfg = sim.source()
     result = open_connector(cfg).sync(store, full=True, progress=NoProgress())
@@ -106,7 +106,7 @@ def test_full_sync_stores_exactly_what_the_simulator_holds(
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_incremental_sync_fetches_only_changes_and_equals_a_fresh_full_sync(
         profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
-    sim = jira_sim(profile, seed=5, issues_per_project=80)
+    sim = jira_sim(profile, seed=5, issues_per_project=60)
     world = sim.world
     cfg = sim.source()
     store = store_factory()
@@ -115,7 +115,7 @@ def test_incremental_sync_fetches_only_changes_and_equals_a_fresh_full_sync(
 
     world.advance(timedelta(hours=3))
     before_events = len(world.events)
-    world.mutate(11, fraction=0.05)
+    world.mutate(11, fraction=0.08)
     world.advance(timedelta(minutes=2))  # past the worklog feed's one-minute lag
     changed = {str(e.issue_nid) for e in world.events[before_events:]
                if e.issue_nid is not None and e.name != "jira:issue_deleted"}
@@ -203,7 +203,7 @@ def _store_url(store: Store) -> str:
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_sync_killed_mid_way_and_rerun_loses_and_duplicates_nothing(
         profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
-    sim = jira_sim(profile, seed=9, latency_ms=20, issues_per_project=100)
+    sim = jira_sim(profile, seed=9, latency_ms=20, issues_per_project=60)
     cfg = sim.source(page_size=5 if profile == "cloud" else 25)
     store = store_factory()
     args = [sys.executable, "-c", _CHILD, json.dumps({**cfg.model_dump(), "token": "sim-token"}), _store_url(store)]
@@ -240,7 +240,8 @@ def test_sync_killed_mid_way_and_rerun_loses_and_duplicates_nothing(
     else:
         assert conn.http.stats.by_path["/rest/api/2/search"] == math.ceil(remaining / cfg.page_size) + 1  # + id sweep
 
+    sim.app.state.sim.latency_ms = 0
     fresh = store_factory()
-    open_connector(cfg).sync(fresh, full=True)
+    open_connector(cfg.model_copy(update={"page_size": 100})).sync(fresh, full=True)
     assert_same_rows(store_rows(store, cfg.name), store_rows(fresh, cfg.name))
 

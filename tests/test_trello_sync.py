@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-
-from trackpulse.connectors.trello.connector import TrelloConnector
 from trackpulse.errors import RequestFailed
 from trackpulse.simulator.ratelimit import FaultRule
 from trackpulse.simulator.trello_world import FLOW, TrelloWorld
@@ -42,12 +40,12 @@ def test_full_sync_stores_exactly_the_simulators_boards_cards_moves_and_points(t
     assert result.histories > 0 and result.comments > 0
     with trello_store.transaction() as s:
         lists = {r.status_id: (r.name, r.category) for r in s.execute(sa.select(StatusDef)).scalars()}
-        projects = writer.get_cursor(s, SOURCE, f"actions:{boards[0]}")
+        cursor = writer.get_cursor(s, SOURCE, f"actions:{boards[0]}")
     for board in world.boards.values():
         for lid, lst in board.lists.items():
             expected = {"Done": "done", "Doing": "in_progress", "Review": "in_progress"}.get(lst["name"], "todo")
             assert lists[lid] == (lst["name"], expected)
-    assert projects == world.boards[boards[0]].action_ids[-1]  # the newest action id: tracker data
+    assert cursor == world.boards[boards[0]].action_ids[-1]  # the newest action id: tracker data
 
 
 def test_incremental_sync_fetches_only_new_actions_and_converges_to_a_full_sync(tmp_path: Any,

@@ -23,6 +23,7 @@ from test_trello_support import (  # noqa: F401 - the fixtures are used by name
     APP_SECRET,
     assert_same_store,
     SOURCE,
+    TOKEN,
     _trello_pg_store,
     fresh_store,
     running,
@@ -78,13 +79,9 @@ def test_register_webhooks_passes_the_head_check_and_is_idempotent(tmp_path: Any
         # Trello refuses a callback that does not answer the HEAD check with 200.
         with pytest.raises(RequestFailed) as err:
             register_webhooks(source_cfg(sim.url, list(world.boards), callback_url=f"{sim.url}/nowhere"))
-        assert "did not return 200" in err.value.one_line() and TOKEN_HIDDEN(err.value.one_line())
-
-
-def TOKEN_HIDDEN(text: str) -> bool:  # noqa: N802 - reads as a predicate in the assertion
-    from test_trello_support import TOKEN
-
-    return TOKEN not in text
+        line = err.value.one_line()
+        assert "did not return 200" in line and SOURCE in line
+        assert TOKEN not in line  # py-trello's webhook paths carry the token; errors must not
 
 
 def _setup_hooks(store: Any, world: TrelloWorld, sim: Any, callback: str,
@@ -133,18 +130,12 @@ def test_duplicate_and_reordered_deliveries_are_harmless(tmp_path: Any, trello_s
             with httpx.Client() as client:
                 statuses = [sim.sim.send(d, client) for d in shuffled]
             assert all(s == 200 for s in statuses)
-            outcomes = [o for o in _outcomes(callback)]
-        assert any("duplicate" in o for o in outcomes) or outcomes == []
         with fresh_store("sqlite", tmp_path) as fresh:
             sync(cfg, fresh, full=True)
             assert_same_store(trello_store, fresh)
         with trello_store.transaction() as s:
             row = s.get(Item, (SOURCE, card.id))
             assert row is not None and row.status_id == world.cards[card.id].list_id
-
-
-def _outcomes(callback: str) -> list[str]:
-    return []  # outcomes are asserted through the store; the receiver keeps them for debugging
 
 
 def test_a_forged_delivery_is_refused_by_the_signature_check(trello_store: Any) -> None:

@@ -26,11 +26,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
-from trackpulse.config import AppConfig, load_config
+from trackpulse.config import AppConfig, JiraSourceConfig, load_config
 from trackpulse.errors import TrackpulseError
 from trackpulse.store.db import Store, open_store
 
@@ -226,7 +225,8 @@ def _change_jira(world: Any, rng: random.Random, n: int) -> None:
 def _register_webhooks(sims: dict[str, RunningSim], cfg: AppConfig, public_url: str) -> None:
     for name in ("jira-cloud", "jira-dc"):
         src = cfg.source(name)
-        secret = src.webhook_secret.get_secret_value() if getattr(src, "webhook_secret", None) else None
+        assert isinstance(src, JiraSourceConfig) and src.webhook_secret is not None
+        secret = src.webhook_secret.get_secret_value()
         sims[name].world.register_webhook("trackpulse demo", f"{public_url}/webhooks/jira/{name}", JIRA_EVENTS,
                                           secret=secret)
     from trackpulse.connectors.trello import register_webhooks
@@ -383,7 +383,7 @@ def run_demo(*, directory: Path, issues: int = 200, keep_serving: bool = False, 
             console.print(f"  dashboard   {public_url}/?token={token}")
             console.print(f"  API         curl -H 'Authorization: Bearer {token}' {public_url}/api/status")
             console.print(f"  Prometheus  curl -H 'Authorization: Bearer {token}' {public_url}/metrics")
-            for key, sim in sims.items():
+            for sim in sims.values():
                 console.print(f"  {sim.name:<17} {sim.url}")
             console.print(f"  CLI         trackpulse --config {config_path} metrics")
             try:

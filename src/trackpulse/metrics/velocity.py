@@ -119,7 +119,7 @@ def reported_sprints(inp: MetricsInput, as_of: int, sources: list[str] | None = 
         "source": str_array(sp["source"]), "board": str_array(sp["board_id"]),
         "sprint_id": str_array(sp["sprint_id"]), "name": str_array(sp["name"]),
         "start": start, "end": end, "complete": np.where(closed, complete, NAT),
-        "state": np.where(closed, "closed", "active"),
+        "state": np.where(closed, "closed", "active").astype(object),
     })[keep]
     frame["until"] = np.where(frame["state"] == "closed", frame["complete"], as_of)  # C of §4
     return frame.sort_values(["source", "board", "start", "sprint_id"], kind="stable").reset_index(drop=True)

@@ -78,7 +78,7 @@ class WebhookQueue:
         with self.store.transaction() as s:
             insert = postgresql.insert(table) if self.store.dialect == "postgresql" else sqlite.insert(table)
             result = s.execute(insert.values(row).on_conflict_do_nothing(index_elements=["source", "delivery_id"]))
-            created = bool(result.rowcount)
+            created = bool(result.rowcount)  # type: ignore[attr-defined]  # a CursorResult for an INSERT
         if created:
             self._headers[(source, delivery_id)] = dict(headers)
             self._enqueue(source, delivery_id)
@@ -97,7 +97,7 @@ class WebhookQueue:
             return
         with self.store.session() as s:
             unprocessed = s.execute(
-                sa.select(WebhookDelivery.source, WebhookDelivery.delivery_id)
+                sa.select(WebhookDelivery.source, WebhookDelivery.delivery_id)  # type: ignore[call-overload]
                 .where(WebhookDelivery.processed_at.is_(None))  # type: ignore[union-attr]
                 .order_by(WebhookDelivery.received_at)
             ).all()
