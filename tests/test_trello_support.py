@@ -1,19 +1,18 @@
-"""Fixtures and helpers for the Trello tests: a store on SQLite and PostgreSQL, the Trello
-simulator on a real loopback port, a webhook receiver, and the store read back as plain sets.
+"""Helpers for the Trello tests: the Trello simulator on a real loopback port, source
+configs, a webhook receiver, and the store read back as plain sets (the `store` and
+`store_factory` fixtures over SQLite and PostgreSQL come from conftest.py).
 
 (No tests here; the other test_trello_* modules import from it.)
 """
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,67 +26,23 @@ from trackpulse.simulator.runner import serve_in_thread
 from trackpulse.simulator.trello_app import TrelloSimulator, create_trello_app
 from trackpulse.simulator.trello_world import TrelloWorld
 from trackpulse.store.db import Store, open_store
-from trackpulse.store.models import ALL_TABLES, Comment, EstimateChange, History, Item, Transition
+from trackpulse.store.models import Comment, EstimateChange, History, Item, Transition
 
 KEY = "0123456789abcdef0123456789abcdef"
 TOKEN = "ATTA" + "f" * 60
 APP_SECRET = "s3cr3t-app-secret-" + "e" * 46
 SOURCE = "team-trello"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _postgres_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 @contextmanager
-def fresh_store(kind: str, tmp_path: Any) -> Iterator[Store]:
-    """An empty, migrated store: SQLite in tmp_path, or a new PostgreSQL database."""
-    if kind == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path}/trello-{uuid.uuid4().hex[:6]}.db")
-        try:
-            yield store
-        finally:
-            store.dispose()
-        return
-    if not _postgres_up():
-        pytest.skip("PostgreSQL does not answer at 127.0.0.1:5432")
-    name = f"tp_trello_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    store = open_store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+def fresh_store(tmp_path: Any) -> Iterator[Store]:
+    """An empty SQLite store, for tests that are not about the database (the conftest `store`
+    fixture runs the others on SQLite and PostgreSQL)."""
+    store = open_store(f"sqlite:///{tmp_path}/trello-{uuid.uuid4().hex[:6]}.db")
     try:
         yield store
     finally:
         store.dispose()
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def _trello_pg_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """One PostgreSQL database for the session (creating one costs a second); tests empty it."""
-    with fresh_store("postgresql", tmp_path_factory.mktemp("pg")) as store:
-        yield store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def trello_store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Store]:
-    if request.param == "sqlite":
-        with fresh_store("sqlite", tmp_path) as store:
-            yield store
-        return
-    store = request.getfixturevalue("_trello_pg_store")
-    with store.transaction() as s:
-        for table in ALL_TABLES:  # DELETE: on tables this small it is much faster than TRUNCATE
-            s.execute(sa.delete(table))
-    yield store
 
 
 @dataclass

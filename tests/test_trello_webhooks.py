@@ -19,18 +19,16 @@ from trackpulse.errors import RequestFailed, WebhookRejected
 from trackpulse.simulator.trello_world import TrelloWorld
 from trackpulse.store.models import Item
 
-from test_trello_support import (  # noqa: F401 - the fixtures are used by name
+from test_trello_support import (
     APP_SECRET,
     assert_same_store,
     SOURCE,
     TOKEN,
-    _trello_pg_store,
     fresh_store,
     running,
     source_cfg,
     sync,
     store_state,
-    trello_store,
     webhook_receiver,
 )
 
@@ -65,7 +63,7 @@ def test_a_legacy_binary_string_signature_of_a_non_ascii_body_verifies() -> None
 
 def test_register_webhooks_passes_the_head_check_and_is_idempotent(tmp_path: Any) -> None:
     world = TrelloWorld.generate(3, boards=2, cards_per_board=3, actions_per_card=2)
-    with fresh_store("sqlite", tmp_path) as store, running(world) as sim:
+    with fresh_store(tmp_path) as store, running(world) as sim:
         holder: dict[str, TrelloSourceConfig] = {}
         with webhook_receiver(store, holder) as callback:
             cfg = source_cfg(sim.url, list(world.boards), callback_url=callback)
@@ -93,31 +91,31 @@ def _setup_hooks(store: Any, world: TrelloWorld, sim: Any, callback: str,
     return cfg
 
 
-def test_deliveries_keep_the_store_equal_to_a_full_sync(tmp_path: Any, trello_store: Any) -> None:
+def test_deliveries_keep_the_store_equal_to_a_full_sync(store_factory: Any, store: Any) -> None:
     world = TrelloWorld.generate(23, boards=1, cards_per_board=25, actions_per_card=4)
     board = next(iter(world.boards.values()))
     with running(world) as sim:
         holder: dict[str, TrelloSourceConfig] = {}
-        with webhook_receiver(trello_store, holder) as callback:
-            cfg = _setup_hooks(trello_store, world, sim, callback, holder)
+        with webhook_receiver(store, holder) as callback:
+            cfg = _setup_hooks(store, world, sim, callback, holder)
             world.mutate(40)
             card = world.create_card(board.id, board.list_id("To Do"), "via hook", labels=["bug"], points=5)
             world.move_card(card, board.list_id("Doing"))
             world.add_label(card, "P1")
             statuses = sim.sim.deliver_webhooks()
             assert statuses and all(s == 200 for s in statuses)
-        with fresh_store("sqlite", tmp_path) as fresh:
-            sync(cfg, fresh, full=True)
-            assert_same_store(trello_store, fresh)
+        fresh = store_factory()
+        sync(cfg, fresh, full=True)
+        assert_same_store(store, fresh)
 
 
-def test_duplicate_and_reordered_deliveries_are_harmless(tmp_path: Any, trello_store: Any) -> None:
+def test_duplicate_and_reordered_deliveries_are_harmless(store_factory: Any, store: Any) -> None:
     world = TrelloWorld.generate(29, boards=1, cards_per_board=20, actions_per_card=4)
     board = next(iter(world.boards.values()))
     with running(world) as sim:
         holder: dict[str, TrelloSourceConfig] = {}
-        with webhook_receiver(trello_store, holder) as callback:
-            cfg = _setup_hooks(trello_store, world, sim, callback, holder)
+        with webhook_receiver(store, holder) as callback:
+            cfg = _setup_hooks(store, world, sim, callback, holder)
             card = next(c for c in world.cards.values() if not c.deleted and not c.closed)
             # Back and forth: the last move must win whatever order the deliveries come in.
             for name in ("Doing", "Review", "Doing", "Review", "Done"):
@@ -130,37 +128,37 @@ def test_duplicate_and_reordered_deliveries_are_harmless(tmp_path: Any, trello_s
             with httpx.Client() as client:
                 statuses = [sim.sim.send(d, client) for d in shuffled]
             assert all(s == 200 for s in statuses)
-        with fresh_store("sqlite", tmp_path) as fresh:
-            sync(cfg, fresh, full=True)
-            assert_same_store(trello_store, fresh)
-        with trello_store.transaction() as s:
+        fresh = store_factory()
+        sync(cfg, fresh, full=True)
+        assert_same_store(store, fresh)
+        with store.transaction() as s:
             row = s.get(Item, (SOURCE, card.id))
             assert row is not None and row.status_id == world.cards[card.id].list_id
 
 
-def test_a_forged_delivery_is_refused_by_the_signature_check(trello_store: Any) -> None:
+def test_a_forged_delivery_is_refused_by_the_signature_check(store: Any) -> None:
     world = TrelloWorld.generate(31, boards=1, cards_per_board=4, actions_per_card=2)
     with running(world) as sim:
         holder: dict[str, TrelloSourceConfig] = {}
-        with webhook_receiver(trello_store, holder) as callback:
-            _setup_hooks(trello_store, world, sim, callback, holder)
+        with webhook_receiver(store, holder) as callback:
+            _setup_hooks(store, world, sim, callback, holder)
             card = next(c for c in world.cards.values() if not c.deleted)
             world.comment(card.id, "hello")
             (delivery,) = sim.sim.take_deliveries()
-            before = store_state(trello_store)
+            before = store_state(store)
             forged = delivery.body.replace(b"hello", b"HELLO")
             with httpx.Client() as client:
                 assert client.post(delivery.url, content=forged, headers=delivery.headers).status_code == 401
                 unsigned = {k: v for k, v in delivery.headers.items() if k != "X-Trello-Webhook"}
                 assert client.post(delivery.url, content=delivery.body, headers=unsigned).status_code == 401
-            assert store_state(trello_store) == before
+            assert store_state(store) == before
             assert sim.sim.send(delivery) == 200
-            assert len(store_state(trello_store)["comments"]) == len(before["comments"]) + 1
+            assert len(store_state(store)["comments"]) == len(before["comments"]) + 1
 
 
 def test_apply_webhook_rejects_what_is_not_a_trello_delivery_and_ignores_other_boards(tmp_path: Any) -> None:
     cfg = source_cfg("http://127.0.0.1:9", ["5f1c2b3a4d5e6f7081920a1b"])
-    with fresh_store("sqlite", tmp_path) as store:
+    with fresh_store(tmp_path) as store:
         with pytest.raises(WebhookRejected) as err:
             apply_webhook(store, cfg, {"issue": {}}, {})
         assert err.value.status == 400

@@ -44,8 +44,6 @@ from trackpulse.store.models import (
     Worklog,
 )
 
-# SQLite allows 32766 bound parameters per statement; PostgreSQL 65535.
-_MAX_PARAMS = 30000
 
 
 def _insert(session: Session, model: type[SQLModel]) -> Any:
@@ -53,14 +51,6 @@ def _insert(session: Session, model: type[SQLModel]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
-
-
-def _chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
-    if not rows:
-        return
-    per = max(1, _MAX_PARAMS // max(1, len(rows[0])))
-    for i in range(0, len(rows), per):
-        yield rows[i:i + per]
 
 
 def upsert(
@@ -81,18 +71,19 @@ def upsert(
     cols = list(rows[0].keys())
     if update is None:
         update = [c for c in cols if c not in keys]
-    for chunk in _chunks(rows):
-        stmt = _insert(session, model).values(list(chunk))
-        if not update:
-            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-        else:
-            where = None
-            if newer_than:
-                where = table.c[newer_than] <= stmt.excluded[newer_than]
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys, set_={c: stmt.excluded[c] for c in update}, where=where
-            )
-        session.execute(stmt)
+    # One statement executed with a list of rows: SQLAlchemy batches it ("insertmanyvalues")
+    # without compiling a fresh giant VALUES clause per page, which dominated sync time.
+    stmt = _insert(session, model)
+    if not update:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    else:
+        where = None
+        if newer_than:
+            where = table.c[newer_than] <= stmt.excluded[newer_than]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: stmt.excluded[c] for c in update}, where=where
+        )
+    session.execute(stmt, list(rows))
 
 
 def _item_row(source: str, bundle: ItemBundle) -> dict[str, Any]:
