@@ -13,6 +13,7 @@ not count).
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import resource
 import tempfile
@@ -23,8 +24,9 @@ from typing import Any
 
 def run_sync(cfg_json: str, store_url: str, full: bool, out: Any) -> None:
     """In a fresh (spawned) process: one sync; send back its figures."""
-    from trackpulse.config import JiraSourceConfig
     from trackpulse.connectors.jira import open_connector
+
+    from trackpulse.config import JiraSourceConfig
     from trackpulse.store.db import open_store
 
     cfg = JiraSourceConfig.model_validate_json(cfg_json)
@@ -34,12 +36,20 @@ def run_sync(cfg_json: str, store_url: str, full: bool, out: Any) -> None:
     result = conn.sync(store, full=full)
     seconds = time.perf_counter() - t0
     st = conn.http.stats
-    out.send({
-        "items": result.items, "histories": result.histories, "worklogs": result.worklogs,
-        "seconds": seconds, "requests": st.requests, "retries": st.retries,
-        "status_429": st.by_status[429], "waited": st.waited_seconds, "by_path": dict(st.by_path),
-        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    })
+    out.send(
+        {
+            "items": result.items,
+            "histories": result.histories,
+            "worklogs": result.worklogs,
+            "seconds": seconds,
+            "requests": st.requests,
+            "retries": st.retries,
+            "status_429": st.by_status[429],
+            "waited": st.waited_seconds,
+            "by_path": dict(st.by_path),
+            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
     store.dispose()
 
 
@@ -77,7 +87,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--profile", choices=["cloud", "dc"], default="cloud")
     ap.add_argument("--store", default="sqlite")
-    ap.add_argument("--changed", type=float, default=0.01, help="share of issues changed before the incremental run")
+    ap.add_argument(
+        "--changed", type=float, default=0.01, help="share of issues changed before the incremental run"
+    )
     args = ap.parse_args()
 
     from trackpulse.config import JiraSourceConfig
@@ -89,19 +101,34 @@ def main() -> None:
     t0 = time.perf_counter()
     projects = 4
     world = JiraWorld.generate(1, projects=projects, issues_per_project=args.issues // projects)
-    print(f"world: {len(world.issues):,} issues, {sum(len(i.histories) for i in world.issues.values()):,} "
-          f"histories, {len(world.worklogs):,} worklogs (generated in {time.perf_counter() - t0:.1f} s)")
-    app = create_jira_app(world, profile=args.profile, latency_ms=args.latency_ms,  # type: ignore[arg-type]
-                          rate_limit=BucketSpec(rate=args.rate, burst=args.burst))
+    print(
+        f"world: {len(world.issues):,} issues, {sum(len(i.histories) for i in world.issues.values()):,} "
+        f"histories, {len(world.worklogs):,} worklogs (generated in {time.perf_counter() - t0:.1f} s)"
+    )
+    app = create_jira_app(
+        world,
+        profile=args.profile,
+        latency_ms=args.latency_ms,  # type: ignore[arg-type]
+        rate_limit=BucketSpec(rate=args.rate, burst=args.burst),
+    )
     store_url = f"sqlite:///{tempfile.mkdtemp()}/bench.db" if args.store == "sqlite" else args.store
     with serve_in_thread(app) as url:
         cfg = JiraSourceConfig(
-            name="bench", kind="jira", url=url, token="sim-token", projects=sorted(world.projects),
-            concurrency=args.concurrency, **({"email": "sim@example.com"} if args.profile == "cloud" else {}))
-        cfg_json = cfg.model_dump_json(exclude={"token", "webhook_secret"})
-        cfg_json = cfg_json[:-1] + ', "token": "sim-token"}'
-        print(f"simulator: {args.profile}, {args.latency_ms:.0f} ms per request, {args.rate:.0f} req/s "
-              f"(burst {args.burst}) per endpoint; concurrency {args.concurrency}; store {store_url.split(':')[0]}")
+            name="bench",
+            kind="jira",
+            url=url,
+            token="sim-token",
+            projects=sorted(world.projects),
+            concurrency=args.concurrency,
+            **({"email": "sim@example.com"} if args.profile == "cloud" else {}),
+        )
+        # SecretStr serialises masked; the child process needs the real (simulator) token.
+        cfg_json = json.dumps({**cfg.model_dump(mode="json"), "token": "sim-token"})
+        print(
+            f"simulator: {args.profile}, {args.latency_ms:.0f} ms per request, {args.rate:.0f} req/s "
+            f"(burst {args.burst}) per endpoint; concurrency {args.concurrency}; "
+            f"store {store_url.split(':')[0]}"
+        )
 
         full = sync_in_child(cfg_json, store_url, True)
         report(f"full sync of {args.issues:,} issues", full)
@@ -113,8 +140,10 @@ def main() -> None:
         touched = {e.issue_nid for e in world.events[before:] if e.issue_nid is not None}
         inc = sync_in_child(cfg_json, store_url, False)
         report(f"incremental sync after {len(touched)} issues changed ({args.changed:.0%})", inc)
-        print(f"\nincremental requests: {inc['requests']} for {inc['items']} issues "
-              f"({inc['requests'] / max(1, inc['items']):.3f} per issue, catalogue and feeds included)")
+        print(
+            f"\nincremental requests: {inc['requests']} for {inc['items']} issues "
+            f"({inc['requests'] / max(1, inc['items']):.3f} per issue, catalogue and feeds included)"
+        )
 
 
 if __name__ == "__main__":

@@ -86,8 +86,9 @@ StoreFactory = Callable[[], Store]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path,
-                  postgres_databases: PostgresDatabases | None) -> Iterator[StoreFactory]:
+def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: PostgresDatabases | None
+) -> Iterator[StoreFactory]:
     """Each call returns another empty store of the parametrised kind."""
     made: list[Store] = []
     if request.param == "postgresql" and postgres_databases is None:
@@ -116,6 +117,7 @@ def store(store_factory: StoreFactory) -> Store:
 
 # ----------------------------------------------------------------------------- Jira simulator
 
+
 @dataclass
 class JiraSim:
     """A running simulator: its URL, app state (stats, faults, limiter), world and profile."""
@@ -141,8 +143,12 @@ class JiraSim:
         from trackpulse.config import JiraSourceConfig
 
         cfg: dict[str, Any] = {
-            "name": name or f"jira-{self.profile}", "kind": "jira", "url": self.base_url,
-            "token": "sim-token", "projects": sorted(self.world.projects), "max_retries": 3,
+            "name": name or f"jira-{self.profile}",
+            "kind": "jira",
+            "url": self.base_url,
+            "token": "sim-token",
+            "projects": sorted(self.world.projects),
+            "max_retries": 3,
             "overlap_minutes": 5,
         }
         if self.profile == "cloud":
@@ -162,11 +168,23 @@ def jira_sim() -> Iterator[JiraSimFactory]:
     from trackpulse.simulator.runner import serve_in_thread
 
     with ExitStack() as stack:
-        def start(profile: str = "cloud", world: Any = None, *, seed: int = 1, latency_ms: float = 0,
-                  rate_limit: Any = None, **generate: Any) -> JiraSim:
+
+        def start(
+            profile: str = "cloud",
+            world: Any = None,
+            *,
+            seed: int = 1,
+            latency_ms: float = 0,
+            rate_limit: Any = None,
+            **generate: Any,
+        ) -> JiraSim:
             w = world if world is not None else JiraWorld.generate(seed, **generate)
-            app = create_jira_app(w, profile=profile, latency_ms=latency_ms,  # type: ignore[arg-type]
-                                  rate_limit=rate_limit)
+            app = create_jira_app(
+                w,
+                profile=profile,
+                latency_ms=latency_ms,  # type: ignore[arg-type]
+                rate_limit=rate_limit,
+            )
             url = stack.enter_context(serve_in_thread(app))
             return JiraSim(url, app, profile)
 
@@ -175,22 +193,37 @@ def jira_sim() -> Iterator[JiraSimFactory]:
 
 # ----------------------------------------------------------------------------- store contents
 
-def store_rows(store: Store, source: str, *, with_raw: bool = True,
-               exclude_items: set[str] = frozenset()) -> dict[str, list[tuple[Any, ...]]]:  # type: ignore[assignment]
+
+def store_rows(
+    store: Store, source: str, *, with_raw: bool = True, exclude_items: set[str] = frozenset()
+) -> dict[str, list[tuple[Any, ...]]]:  # type: ignore[assignment]
     """A source's synced data as comparable rows: live items and their live children, the
     catalogue; bookkeeping (cursors, run state, tombstone times) left out. `exclude_items`
     leaves some items and their children out."""
     from trackpulse.store.models import (
-        Board, Comment, EstimateChange, History, Item, Project, Sprint, SprintChange, StatusDef, Transition, Worklog,
+        Board,
+        Comment,
+        EstimateChange,
+        History,
+        Item,
+        Project,
+        Sprint,
+        SprintChange,
+        StatusDef,
+        Transition,
+        Worklog,
     )
 
     out: dict[str, list[tuple[Any, ...]]] = {}
     with store.session() as s:
-        live = set(s.execute(sa.select(Item.item_id).where(Item.source == source, Item.deleted.is_(False))).scalars())
+        live = set(
+            s.execute(sa.select(Item.item_id).where(Item.source == source, Item.deleted.is_(False))).scalars()
+        )
         live -= set(exclude_items)
 
-        def rows(model: Any, *, skip: tuple[str, ...] = (), live_only: bool = False,
-                 by_item: bool = False) -> list[tuple[Any, ...]]:
+        def rows(
+            model: Any, *, skip: tuple[str, ...] = (), live_only: bool = False, by_item: bool = False
+        ) -> list[tuple[Any, ...]]:
             cols = [c for c in model.__table__.columns if c.name not in ("source", *skip)]
             q = sa.select(*cols).where(model.source == source)
             if live_only:
@@ -228,5 +261,7 @@ def _norm(v: Any) -> Any:
 def assert_same_rows(a: dict[str, list[tuple[Any, ...]]], b: dict[str, list[tuple[Any, ...]]]) -> None:
     for table in a:
         sa_, sb = set(a[table]), set(b[table])
-        assert sa_ == sb, (f"{table}: {len(sa_ - sb)} rows only in the first store, {len(sb - sa_)} only in the "
-                           f"second; e.g. {sorted(sa_ - sb, key=repr)[:2]} vs {sorted(sb - sa_, key=repr)[:2]}")
+        assert sa_ == sb, (
+            f"{table}: {len(sa_ - sb)} rows only in the first store, {len(sb - sa_)} only in the "
+            f"second; e.g. {sorted(sa_ - sb, key=repr)[:2]} vs {sorted(sb - sa_, key=repr)[:2]}"
+        )

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import JiraSimFactory, StoreFactory, assert_same_rows, store_rows
 from trackpulse.connectors.jira import open_connector
 from trackpulse.connectors.jira.sync import PROGRESS, WATERMARK
+
 from trackpulse.errors import AuthError, RequestFailed, UnreachableError
 from trackpulse.simulator.ratelimit import BucketSpec
 from trackpulse.store.db import Store
@@ -27,7 +27,8 @@ def _items(store: Store) -> int:
 
 
 def test_429_storm_is_ridden_out_honouring_retry_after(
-        jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
+    jira_sim: JiraSimFactory, store_factory: StoreFactory
+) -> None:
     # 8 requests a second per endpoint with a burst of 3: the parallel bulk reads hit 429s.
     sim = jira_sim("cloud", seed=4, issues_per_project=30, rate_limit=BucketSpec(rate=8, burst=3))
     cfg = sim.source(page_size=10, max_retries=6)
@@ -47,7 +48,9 @@ def test_429_storm_is_ridden_out_honouring_retry_after(
 
 
 @pytest.mark.parametrize("profile", ["cloud", "dc"])
-def test_503_storm_with_retry_after_is_ridden_out(profile: str, jira_sim: JiraSimFactory, store: Store) -> None:
+def test_503_storm_with_retry_after_is_ridden_out(
+    profile: str, jira_sim: JiraSimFactory, store: Store
+) -> None:
     sim = jira_sim(profile, seed=4, issues_per_project=20)
     search = "/rest/api/3/search/jql" if profile == "cloud" else "/rest/api/2/search"
     sim.faults.fail_next(search, 2, status=503, retry_after=1)
@@ -64,7 +67,8 @@ def test_503_storm_with_retry_after_is_ridden_out(profile: str, jira_sim: JiraSi
 
 @pytest.mark.parametrize("profile", ["cloud", "dc"])
 def test_wrong_credentials_fail_with_one_line_naming_source_and_url(
-        profile: str, jira_sim: JiraSimFactory, store: Store) -> None:
+    profile: str, jira_sim: JiraSimFactory, store: Store
+) -> None:
     sim = jira_sim(profile, seed=2, issues_per_project=5)
     cfg = sim.source(token="wrong-token")
     with pytest.raises(AuthError) as err:
@@ -83,8 +87,9 @@ def test_unreachable_url_fails_with_one_line(store: Store) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    cfg = JiraSourceConfig(name="gone", kind="jira", url=url, token="t", email="e@x", projects=["ABC"],
-                           max_retries=1)
+    cfg = JiraSourceConfig(
+        name="gone", kind="jira", url=url, token="t", email="e@x", projects=["ABC"], max_retries=1
+    )
     with pytest.raises(UnreachableError) as err:
         open_connector(cfg).check()
     line = err.value.one_line()
@@ -108,7 +113,8 @@ class FailAfterFirstPage(NoProgress):
 
 @pytest.mark.parametrize("profile", ["cloud", "dc"])
 def test_500_mid_sync_keeps_committed_pages_and_names_the_url(
-        profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
+    profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory
+) -> None:
     sim = jira_sim(profile, seed=6, issues_per_project=40)
     cfg = sim.source(page_size=5 if profile == "cloud" else 30, max_retries=1)
     store = store_factory()

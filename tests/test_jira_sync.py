@@ -20,18 +20,23 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import JiraSimFactory, StoreFactory, assert_same_rows, store_rows
-from trackpulse.connectors.jira import apply_webhook, open_connector, rederive
+from trackpulse.connectors.jira import apply_webhook, open_connector
 from trackpulse.connectors.jira.sync import PROGRESS, WATERMARK
-from trackpulse.errors import AuthError, RequestFailed, UnreachableError
+
 from trackpulse.simulator.jira_render import JiraRenderer
 from trackpulse.simulator.jira_world import F_POINTS, F_SPRINT, F_STATUS, ISSUE_TYPES, PROFILES
-from trackpulse.simulator.ratelimit import BucketSpec
 from trackpulse.simulator.webhooks import jira_webhook_payload
 from trackpulse.store.db import Store
 from trackpulse.store.models import (
-    Comment, EstimateChange, History, Item, Sprint, SprintChange, Transition, Worklog,
+    Comment,
+    EstimateChange,
+    History,
+    Item,
+    Sprint,
+    SprintChange,
+    Transition,
+    Worklog,
 )
 from trackpulse.store.writer import get_cursor
 from trackpulse.sync_api import NoProgress
@@ -45,7 +50,9 @@ def _ms(t: datetime) -> datetime:
 
 def _by_item(store: Store, model: Any, source: str, value: Any = None) -> Counter[str]:
     with store.session() as s:
-        q = sa.select(model.item_id, value if value is not None else sa.literal(1)).where(model.source == source)
+        q = sa.select(model.item_id, value if value is not None else sa.literal(1)).where(
+            model.source == source
+        )
         if hasattr(model, "deleted"):
             q = q.where(model.deleted.is_(False))
         c: Counter[str] = Counter()
@@ -56,7 +63,8 @@ def _by_item(store: Store, model: Any, source: str, value: Any = None) -> Counte
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_full_sync_stores_exactly_what_the_simulator_holds(
-        profile: str, jira_sim: JiraSimFactory, store: Store) -> None:
+    profile: str, jira_sim: JiraSimFactory, store: Store
+) -> None:
     sim = jira_sim(profile, seed=3, issues_per_project=60)
     world = sim.world
     cfg = sim.source()
@@ -66,7 +74,9 @@ def test_full_sync_stores_exactly_what_the_simulator_holds(
 
     with store.session() as s:
         items = {i.item_id: i for i in s.execute(sa.select(Item).where(Item.source == cfg.name)).scalars()}
-        sprints = {sp.sprint_id: sp for sp in s.execute(sa.select(Sprint).where(Sprint.source == cfg.name)).scalars()}
+        sprints = {
+            sp.sprint_id: sp for sp in s.execute(sa.select(Sprint).where(Sprint.source == cfg.name)).scalars()
+        }
     assert set(items) == set(live)
     for iid, issue in live.items():
         it = items[iid]
@@ -74,38 +84,55 @@ def test_full_sync_stores_exactly_what_the_simulator_holds(
         assert it.points == issue.points
         assert it.sprint_ids == [str(x) for x in issue.sprints]
         assert it.is_defect == (ISSUE_TYPES[issue.issue_type].name in cfg.defect_types)
-        assert it.status_category == {"new": "todo", "indeterminate": "in_progress", "done": "done"}[
-            issue.status_category]
-        assert (it.created, it.updated) == (_ms(issue.created), _ms(issue.updated))  # Jira renders milliseconds
+        assert (
+            it.status_category
+            == {"new": "todo", "indeterminate": "in_progress", "done": "done"}[issue.status_category]
+        )
+        assert (it.created, it.updated) == (
+            _ms(issue.created),
+            _ms(issue.updated),
+        )  # Jira renders milliseconds
 
     # Cloud reads changelogs through changelog/bulkfetch limited to status, Sprint and story
     # points; Data Center embeds every history.
     relevant = {F_STATUS, F_SPRINT, F_POINTS}
-    hist = {iid: [h for h in i.histories if profile == "dc" or any(x.field in relevant for x in h.items)]
-            for iid, i in live.items()}
+    hist = {
+        iid: [h for h in i.histories if profile == "dc" or any(x.field in relevant for x in h.items)]
+        for iid, i in live.items()
+    }
     assert _by_item(store, History, cfg.name) == Counter({k: len(v) for k, v in hist.items() if v})
 
     def count(field: str) -> Counter[str]:
-        return Counter({iid: n for iid, i in live.items()
-                        if (n := sum(1 for h in i.histories for x in h.items if x.field == field))})
+        return Counter(
+            {
+                iid: n
+                for iid, i in live.items()
+                if (n := sum(1 for h in i.histories for x in h.items if x.field == field))
+            }
+        )
 
     assert _by_item(store, Transition, cfg.name) == count(F_STATUS)
     assert _by_item(store, SprintChange, cfg.name) == count(F_SPRINT)
     assert _by_item(store, EstimateChange, cfg.name) == count(F_POINTS)
     assert _by_item(store, Worklog, cfg.name, Worklog.seconds) == Counter(
-        {iid: s for iid, i in live.items() if (s := sum(w.seconds for w in i.live_worklogs))})
+        {iid: s for iid, i in live.items() if (s := sum(w.seconds for w in i.live_worklogs))}
+    )
     assert _by_item(store, Comment, cfg.name) == Counter(
-        {iid: len(i.live_comments) for iid, i in live.items() if i.live_comments})
+        {iid: len(i.live_comments) for iid, i in live.items() if i.live_comments}
+    )
     assert {k: v.state for k, v in sprints.items()} == {str(k): v.state for k, v in world.sprints.items()}
     assert all(sp.board_id == str(world.sprints[int(k)].board_id) for k, sp in sprints.items())
     with store.session() as s:
         assert get_cursor(s, cfg.name, PROGRESS) is None  # the run completed
-        assert json.loads(get_cursor(s, cfg.name, WATERMARK) or "{}")["at"] == int(world.now.timestamp() * 1000)
+        assert json.loads(get_cursor(s, cfg.name, WATERMARK) or "{}")["at"] == int(
+            world.now.timestamp() * 1000
+        )
 
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_incremental_sync_fetches_only_changes_and_equals_a_fresh_full_sync(
-        profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
+    profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory
+) -> None:
     sim = jira_sim(profile, seed=5, issues_per_project=60)
     world = sim.world
     cfg = sim.source()
@@ -117,8 +144,11 @@ def test_incremental_sync_fetches_only_changes_and_equals_a_fresh_full_sync(
     before_events = len(world.events)
     world.mutate(11, fraction=0.08)
     world.advance(timedelta(minutes=2))  # past the worklog feed's one-minute lag
-    changed = {str(e.issue_nid) for e in world.events[before_events:]
-               if e.issue_nid is not None and e.name != "jira:issue_deleted"}
+    changed = {
+        str(e.issue_nid)
+        for e in world.events[before_events:]
+        if e.issue_nid is not None and e.name != "jira:issue_deleted"
+    }
     deleted = {str(e.issue_nid) for e in world.events[before_events:] if e.name == "jira:issue_deleted"}
     changed -= deleted
     # The run re-reads the overlap window before the last run's start (clock-skew safety).
@@ -163,7 +193,8 @@ def test_incremental_sync_fetches_only_changes_and_equals_a_fresh_full_sync(
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_full_sync_tombstones_issues_the_tracker_no_longer_has(
-        profile: str, jira_sim: JiraSimFactory, store: Store) -> None:
+    profile: str, jira_sim: JiraSimFactory, store: Store
+) -> None:
     sim = jira_sim(profile, seed=7, issues_per_project=40)
     world = sim.world
     cfg = sim.source()
@@ -180,8 +211,11 @@ def test_full_sync_tombstones_issues_the_tracker_no_longer_has(
     with store.session() as s:
         item = s.get(Item, (cfg.name, victim.id))
         assert item is not None and item.deleted and item.deleted_at is not None
-        live_wl = s.execute(sa.select(sa.func.count()).select_from(Worklog).where(
-            Worklog.item_id == victim.id, Worklog.deleted.is_(False))).scalar()
+        live_wl = s.execute(
+            sa.select(sa.func.count())
+            .select_from(Worklog)
+            .where(Worklog.item_id == victim.id, Worklog.deleted.is_(False))
+        ).scalar()
     assert live_wl == 0
 
 
@@ -202,11 +236,18 @@ def _store_url(store: Store) -> str:
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_sync_killed_mid_way_and_rerun_loses_and_duplicates_nothing(
-        profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory) -> None:
+    profile: str, jira_sim: JiraSimFactory, store_factory: StoreFactory
+) -> None:
     sim = jira_sim(profile, seed=9, latency_ms=20, issues_per_project=60)
     cfg = sim.source(page_size=5 if profile == "cloud" else 25)
     store = store_factory()
-    args = [sys.executable, "-c", _CHILD, json.dumps({**cfg.model_dump(), "token": "sim-token"}), _store_url(store)]
+    args = [
+        sys.executable,
+        "-c",
+        _CHILD,
+        json.dumps({**cfg.model_dump(), "token": "sim-token"}),
+        _store_url(store),
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     committed = None
     deadline = time.monotonic() + 60
@@ -238,10 +279,11 @@ def test_sync_killed_mid_way_and_rerun_loses_and_duplicates_nothing(
     if profile == "cloud":
         assert conn.http.stats.by_path["/rest/api/3/issue/bulkfetch"] == math.ceil(remaining / cfg.page_size)
     else:
-        assert conn.http.stats.by_path["/rest/api/2/search"] == math.ceil(remaining / cfg.page_size) + 1  # + id sweep
+        assert (
+            conn.http.stats.by_path["/rest/api/2/search"] == math.ceil(remaining / cfg.page_size) + 1
+        )  # + id sweep
 
     sim.app.state.sim.latency_ms = 0
     fresh = store_factory()
     open_connector(cfg.model_copy(update={"page_size": 100})).sync(fresh, full=True)
     assert_same_rows(store_rows(store, cfg.name), store_rows(fresh, cfg.name))
-

@@ -116,12 +116,17 @@ def test_ci_script_runs_the_readme_test_command() -> None:
 def test_pip_install_of_the_project_ships_every_module_and_data_file(tmp_path: Path) -> None:
     """A real (non-editable) `pip install .` into a fresh venv. The build backend comes from the
     package index; the runtime dependencies from this environment, through PYTHONPATH."""
+    import shutil
     import sysconfig
 
+    # Build from a copy: setuptools leaves build/ and egg-info folders in the tree it builds.
+    source = tmp_path / "src-copy"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "trackpulse-demo"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     build = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
-                            "--disable-pip-version-check", str(ROOT)], cwd=tmp_path, capture_output=True, text=True)
+                            "--disable-pip-version-check", str(source)], cwd=tmp_path, capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
     env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
     r = subprocess.run([str(venv / "bin" / "trackpulse"), "--version"], capture_output=True, text=True,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -30,6 +30,7 @@ CLOUD_IDS_PAGE = 5000  # search/jql's largest page, reached when only `id` is re
 BULKFETCH_MAX = 100
 CHANGELOG_BULK_MAX = 1000
 WORKLOG_LIST_MAX = 1000
+RATE_RESET_MAX_WAIT = 120.0  # seconds
 
 
 def auth_header(email: str | None, token: str) -> str:
@@ -50,8 +51,11 @@ def rate_window_reset(resp: httpx.Response) -> float | None:
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    wait = (when - datetime.now(UTC)).total_seconds()
+    # The header is on Jira's clock and has minute precision; a host clock that is off would
+    # turn it into a wait of hours. Beyond a rate window, trust backoff instead.
+    return wait if 0 <= wait <= RATE_RESET_MAX_WAIT else None
 
 
 class JiraClient:
@@ -83,7 +87,9 @@ class JiraClient:
         resp = self.http.request("GET", f"{self.api}/project/{key}", ok_statuses=(404,))
         return None if resp.status_code == 404 else dict(resp.json())
 
-    def _agile_pages(self, path: str, params: dict[str, Any] | None = None, page: int = 50) -> Iterator[dict[str, Any]]:
+    def _agile_pages(
+        self, path: str, params: dict[str, Any] | None = None, page: int = 50
+    ) -> Iterator[dict[str, Any]]:
         start = 0
         while True:
             body = self.http.get_json(path, {**(params or {}), "startAt": start, "maxResults": page})
@@ -107,8 +113,12 @@ class JiraClient:
         out: list[dict[str, Any]] = []
         start = 0
         while True:
-            resp = self.http.request("GET", f"{AGILE}/board/{board_id}/sprint",
-                                     params={"startAt": start, "maxResults": 50}, ok_statuses=(400, 404))
+            resp = self.http.request(
+                "GET",
+                f"{AGILE}/board/{board_id}/sprint",
+                params={"startAt": start, "maxResults": 50},
+                ok_statuses=(400, 404),
+            )
             if resp.status_code in (400, 404):
                 return out
             body = resp.json()
@@ -119,8 +129,9 @@ class JiraClient:
                 return out
 
     # ------------------------------------------------------------------ Cloud search and bulk reads
-    def search_ids(self, jql: str, next_page_token: str | None = None,
-                   max_results: int = CLOUD_IDS_PAGE) -> tuple[list[str], str | None]:
+    def search_ids(
+        self, jql: str, next_page_token: str | None = None, max_results: int = CLOUD_IDS_PAGE
+    ) -> tuple[list[str], str | None]:
         """One ids-only page of `POST /rest/api/3/search/jql`: (ids in page order, next token)."""
         body: dict[str, Any] = {"jql": jql, "fields": ["id"], "maxResults": max_results}
         if next_page_token:
@@ -141,19 +152,28 @@ class JiraClient:
         errors = page.get("issueErrors") or []
         if errors:
             # Retriable per-issue failures: the caller would silently lose these issues.
-            raise RequestFailed(self.http.source, f"issue/bulkfetch reported errors for {len(errors)} issues: "
-                                f"{errors[0].get('errorMessage', '')}", url=self.http._url("/rest/api/3/issue/bulkfetch"))
+            raise RequestFailed(
+                self.http.source,
+                f"issue/bulkfetch reported errors for {len(errors)} issues: "
+                f"{errors[0].get('errorMessage', '')}",
+                url=str(self.http.client.base_url.join("/rest/api/3/issue/bulkfetch")),
+            )
         return list(page.get("issues") or [])
 
-    def changelog_bulkfetch(self, ids: Sequence[str], field_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    def changelog_bulkfetch(
+        self, ids: Sequence[str], field_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
         """All changelogs of ≤1000 issues limited to `field_ids` (≤10): {issue id: histories}."""
         out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         if not ids:
             return out
         token: str | None = None
         while True:
-            body: dict[str, Any] = {"issueIdsOrKeys": list(ids), "fieldIds": list(field_ids)[:10],
-                                    "maxResults": 10000}
+            body: dict[str, Any] = {
+                "issueIdsOrKeys": list(ids),
+                "fieldIds": list(field_ids)[:10],
+                "maxResults": 10000,
+            }
             if token:
                 body["nextPageToken"] = token
             page = self.http.post_json("/rest/api/3/changelog/bulkfetch", body)
@@ -182,17 +202,34 @@ class JiraClient:
         return list(self.http.post_json("/rest/api/3/worklog/list", {"ids": [int(i) for i in ids]}))
 
     # ------------------------------------------------------------------ Data Center search
-    def search_page(self, jql: str, fields: Sequence[str], *, start_at: int = 0, max_results: int = 100,
-                    expand: Sequence[str] = ()) -> dict[str, Any]:
+    def search_page(
+        self,
+        jql: str,
+        fields: Sequence[str],
+        *,
+        start_at: int = 0,
+        max_results: int = 100,
+        expand: Sequence[str] = (),
+    ) -> dict[str, Any]:
         """One page of `POST /rest/api/2/search` (Server/Data Center)."""
-        body: dict[str, Any] = {"jql": jql, "startAt": start_at, "maxResults": max_results, "fields": list(fields)}
+        body: dict[str, Any] = {
+            "jql": jql,
+            "startAt": start_at,
+            "maxResults": max_results,
+            "fields": list(fields),
+        }
         if expand:
             body["expand"] = list(expand)
         return dict(self.http.post_json("/rest/api/2/search", body))
 
     # ------------------------------------------------------------------ per-issue paging
-    def _start_at_pages(self, path: str, list_key: str, page: int, params: dict[str, Any] | None = None,
-                        ) -> list[dict[str, Any]]:
+    def _start_at_pages(
+        self,
+        path: str,
+        list_key: str,
+        page: int,
+        params: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         start = 0
         while True:

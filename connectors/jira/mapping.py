@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from trackpulse.records import (
@@ -52,6 +52,7 @@ class JiraPayloadError(ValueError):
 
 # --------------------------------------------------------------------------- time and users
 
+
 def parse_time(value: Any) -> datetime:
     """Jira's instants → tz-aware UTC.
 
@@ -59,7 +60,7 @@ def parse_time(value: Any) -> datetime:
     milliseconds when large: the changelog bulk feed and webhook `timestamp`s use both)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000.0 if value > 10**11 else float(value)
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     if isinstance(value, str) and value:
         text = value.strip()
         if text.isdigit():
@@ -70,8 +71,8 @@ def parse_time(value: Any) -> datetime:
             raise JiraPayloadError(f"unreadable Jira time {value!r}") from exc
         if parsed.tzinfo is None:
             # Jira always sends an offset; a bare time is most safely read as UTC.
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     raise JiraPayloadError(f"unreadable Jira time {value!r}")
 
 
@@ -111,6 +112,7 @@ def category_of(status_category_key: str | None) -> Category | None:
 
 # --------------------------------------------------------------------------- the mapping
 
+
 @dataclass(frozen=True)
 class JiraMapping:
     """Everything site-specific the mapping needs, discovered by a sync and persisted.
@@ -132,24 +134,33 @@ class JiraMapping:
 
     def derivation_hash(self) -> str:
         """What shapes derived rows: a change triggers `rederive`."""
-        key = json.dumps({
-            "sp": self.story_points_field, "sp_name": self.story_points_name,
-            "sprint": self.sprint_field, "defects": sorted(self.defect_types),
-        }, sort_keys=True)
+        key = json.dumps(
+            {
+                "sp": self.story_points_field,
+                "sp_name": self.story_points_name,
+                "sprint": self.sprint_field,
+                "defects": sorted(self.defect_types),
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def to_json(self) -> str:
-        return json.dumps({
-            "deployment": self.deployment,
-            "story_points_field": self.story_points_field,
-            "story_points_name": self.story_points_name,
-            "story_points_candidates": list(self.story_points_candidates),
-            "sprint_field": self.sprint_field,
-            "sprint_field_name": self.sprint_field_name,
-            "defect_types": sorted(self.defect_types),
-            "statuses": {k: list(v) for k, v in self.statuses.items()},
-            "field_names": dict(self.field_names),
-        }, ensure_ascii=False, sort_keys=True)
+        return json.dumps(
+            {
+                "deployment": self.deployment,
+                "story_points_field": self.story_points_field,
+                "story_points_name": self.story_points_name,
+                "story_points_candidates": list(self.story_points_candidates),
+                "sprint_field": self.sprint_field,
+                "sprint_field_name": self.sprint_field_name,
+                "defect_types": sorted(self.defect_types),
+                "statuses": {k: list(v) for k, v in self.statuses.items()},
+                "field_names": dict(self.field_names),
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> JiraMapping:
@@ -182,9 +193,12 @@ def discover_fields(
     exists in `/field`; else a field whose schema is a number and whose name is "Story Points"
     or "Story point estimate" (Cloud team-managed projects use the latter)."""
     by_id = {f["id"]: f for f in fields if "id" in f}
-    named = [f["id"] for f in fields
-             if str(f.get("name", "")).strip().lower() in STORY_POINT_NAMES
-             and (f.get("schema") or {}).get("type") in (None, "number")]
+    named = [
+        f["id"]
+        for f in fields
+        if str(f.get("name", "")).strip().lower() in STORY_POINT_NAMES
+        and (f.get("schema") or {}).get("type") in (None, "number")
+    ]
     board = [fid for fid in board_estimation_fields if fid]
     candidates: list[str] = []
     for fid in ([configured_story_points] if configured_story_points != "auto" else []) + board + named:
@@ -205,9 +219,22 @@ def discover_fields(
 
 # --------------------------------------------------------------------------- sprints
 
-_DC_SPRINT_KEYS = ("id", "rapidViewId", "state", "name", "goal", "startDate", "endDate", "completeDate",
-                   "activatedDate", "sequence", "autoStartStop", "synced", "incompleteIssuesDestinationId")
-_DC_SPLIT = re.compile(r",(?=(?:%s)=)" % "|".join(_DC_SPRINT_KEYS))
+_DC_SPRINT_KEYS = (
+    "id",
+    "rapidViewId",
+    "state",
+    "name",
+    "goal",
+    "startDate",
+    "endDate",
+    "completeDate",
+    "activatedDate",
+    "sequence",
+    "autoStartStop",
+    "synced",
+    "incompleteIssuesDestinationId",
+)
+_DC_SPLIT = re.compile(r",(?=(?:" + "|".join(_DC_SPRINT_KEYS) + r")=)")
 
 
 def parse_dc_sprint(text: str) -> dict[str, str | None]:
@@ -219,7 +246,7 @@ def parse_dc_sprint(text: str) -> dict[str, str | None]:
     if start < 0 or end < start:
         raise JiraPayloadError(f"unreadable Data Center sprint value {text[:80]!r}")
     out: dict[str, str | None] = {}
-    for part in _DC_SPLIT.split(text[start + 1:end]):
+    for part in _DC_SPLIT.split(text[start + 1 : end]):
         k, _, v = part.partition("=")
         out[k] = None if v == "<null>" else v
     return out
@@ -236,15 +263,30 @@ def sprint_refs(value: Any) -> list[dict[str, Any]]:
         if isinstance(v, dict):
             if v.get("id") is None:
                 continue
-            out.append({**v, "id": str(v["id"]), "state": str(v.get("state") or "").lower(),
-                        "boardId": v.get("boardId", v.get("originBoardId"))})
+            out.append(
+                {
+                    **v,
+                    "id": str(v["id"]),
+                    "state": str(v.get("state") or "").lower(),
+                    "boardId": v.get("boardId", v.get("originBoardId")),
+                }
+            )
         elif isinstance(v, str) and "[" in v:
             d = parse_dc_sprint(v)
             if d.get("id") is None:
                 continue
-            out.append({"id": str(d["id"]), "name": d.get("name") or "", "state": (d.get("state") or "").lower(),
-                        "boardId": d.get("rapidViewId"), "goal": d.get("goal"), "startDate": d.get("startDate"),
-                        "endDate": d.get("endDate"), "completeDate": d.get("completeDate")})
+            out.append(
+                {
+                    "id": str(d["id"]),
+                    "name": d.get("name") or "",
+                    "state": (d.get("state") or "").lower(),
+                    "boardId": d.get("rapidViewId"),
+                    "goal": d.get("goal"),
+                    "startDate": d.get("startDate"),
+                    "endDate": d.get("endDate"),
+                    "completeDate": d.get("completeDate"),
+                }
+            )
     return out
 
 
@@ -271,23 +313,31 @@ def map_sprint(obj: Mapping[str, Any], board_id: str | None = None) -> SprintRec
 
 # --------------------------------------------------------------------------- catalogue
 
+
 def map_status(obj: Mapping[str, Any]) -> StatusRecord:
     cat = category_of((obj.get("statusCategory") or {}).get("key")) or "todo"
     return StatusRecord(status_id=str(obj["id"]), name=str(obj.get("name") or ""), category=cat)
 
 
 def map_project(obj: Mapping[str, Any]) -> ProjectRecord:
-    return ProjectRecord(key=str(obj["key"]), project_id=str(obj.get("id") or ""), name=str(obj.get("name") or ""))
+    return ProjectRecord(
+        key=str(obj["key"]), project_id=str(obj.get("id") or ""), name=str(obj.get("name") or "")
+    )
 
 
 def map_board(obj: Mapping[str, Any]) -> BoardRecord:
     loc = obj.get("location") or {}
     project = loc.get("projectKey") or None
-    return BoardRecord(board_id=str(obj["id"]), name=str(obj.get("name") or ""), type=str(obj.get("type") or ""),
-                       project=project)
+    return BoardRecord(
+        board_id=str(obj["id"]),
+        name=str(obj.get("name") or ""),
+        type=str(obj.get("type") or ""),
+        project=project,
+    )
 
 
 # --------------------------------------------------------------------------- issues
+
 
 def parse_points(value: Any) -> float | None:
     """Story points as Jira gives them: number, numeric string, "" or null (null is not 0)."""
@@ -369,6 +419,7 @@ def issue_sprints(issue: Mapping[str, Any], m: JiraMapping) -> list[dict[str, An
 
 # --------------------------------------------------------------------------- changelog
 
+
 def _is_field(item: Mapping[str, Any], field_id: str | None, field_name: str | None) -> bool:
     fid = item.get("fieldId")
     if fid:
@@ -378,12 +429,17 @@ def _is_field(item: Mapping[str, Any], field_id: str | None, field_name: str | N
 
 
 def slim_history(history: Mapping[str, Any]) -> dict[str, Any]:
-    return {"id": str(history["id"]), "created": history.get("created"), "author": slim_user(history.get("author")),
-            "items": [dict(i) for i in history.get("items") or []]}
+    return {
+        "id": str(history["id"]),
+        "created": history.get("created"),
+        "author": slim_user(history.get("author")),
+        "items": [dict(i) for i in history.get("items") or []],
+    }
 
 
-def map_history(item_id: str, history: Mapping[str, Any], m: JiraMapping,
-                at: datetime | None = None) -> HistoryRecord:
+def map_history(
+    item_id: str, history: Mapping[str, Any], m: JiraMapping, at: datetime | None = None
+) -> HistoryRecord:
     """One changelog history → HistoryRecord with its transitions, sprint and estimate changes.
 
     `seq` numbers the derived rows of one kind within the history in item order, so a history
@@ -391,8 +447,13 @@ def map_history(item_id: str, history: Mapping[str, Any], m: JiraMapping,
     if "id" not in history:
         raise JiraPayloadError(f"changelog history of issue {item_id} without id")
     when = at or parse_time(history.get("created"))
-    rec = HistoryRecord(item_id=item_id, history_id=str(history["id"]), at=when,
-                        author=user_id(history.get("author")), raw=slim_history(history))
+    rec = HistoryRecord(
+        item_id=item_id,
+        history_id=str(history["id"]),
+        at=when,
+        author=user_id(history.get("author")),
+        raw=slim_history(history),
+    )
     if at is not None and not history.get("created"):
         rec.raw["created"] = when.isoformat()
     for it in history.get("items") or []:
@@ -400,18 +461,34 @@ def map_history(item_id: str, history: Mapping[str, Any], m: JiraMapping,
         if (it.get("fieldId") or name) == "status" or name.lower() == "status":
             if it.get("to") in (None, ""):
                 continue
-            rec.transitions.append(TransitionRecord(
-                at=when, seq=len(rec.transitions),
-                from_status_id=str(it["from"]) if it.get("from") not in (None, "") else None,
-                to_status_id=str(it["to"]), from_name=it.get("fromString"), to_name=it.get("toString")))
+            rec.transitions.append(
+                TransitionRecord(
+                    at=when,
+                    seq=len(rec.transitions),
+                    from_status_id=str(it["from"]) if it.get("from") not in (None, "") else None,
+                    to_status_id=str(it["to"]),
+                    from_name=it.get("fromString"),
+                    to_name=it.get("toString"),
+                )
+            )
         elif m.sprint_field and _is_field(it, m.sprint_field, m.sprint_field_name):
-            rec.sprint_changes.append(SprintChangeRecord(
-                at=when, seq=len(rec.sprint_changes),
-                from_sprint_ids=sprint_id_list(it.get("from")), to_sprint_ids=sprint_id_list(it.get("to"))))
+            rec.sprint_changes.append(
+                SprintChangeRecord(
+                    at=when,
+                    seq=len(rec.sprint_changes),
+                    from_sprint_ids=sprint_id_list(it.get("from")),
+                    to_sprint_ids=sprint_id_list(it.get("to")),
+                )
+            )
         elif m.story_points_field and _is_field(it, m.story_points_field, m.story_points_name):
-            rec.estimate_changes.append(EstimateChangeRecord(
-                at=when, seq=len(rec.estimate_changes),
-                from_points=parse_points(it.get("fromString")), to_points=parse_points(it.get("toString"))))
+            rec.estimate_changes.append(
+                EstimateChangeRecord(
+                    at=when,
+                    seq=len(rec.estimate_changes),
+                    from_points=parse_points(it.get("fromString")),
+                    to_points=parse_points(it.get("toString")),
+                )
+            )
     return rec
 
 
@@ -425,6 +502,7 @@ def changelog_page(issue: Mapping[str, Any]) -> tuple[list[dict[str, Any]], bool
 
 
 # --------------------------------------------------------------------------- worklogs, comments
+
 
 def map_worklog(obj: Mapping[str, Any], item_id: str | None = None) -> WorklogRecord:
     author = obj.get("author") or {}

@@ -9,24 +9,38 @@ mapping's derivation hash differs from the one stored in `source_state.mapping_h
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from trackpulse.connectors.jira import mapping as jm
 
 from trackpulse.config import JiraSourceConfig
 from trackpulse.store.db import Store
 from trackpulse.store.models import EstimateChange, History, Item, SprintChange, Transition
 from trackpulse.store.writer import get_cursor, record_run, upsert
 
-from trackpulse.connectors.jira import mapping as jm
-
-META_FIELDS = "meta.fields"
+META_FIELDS = "meta.fields"  # cursor entity holding the JiraMapping the last sync discovered
 # Item columns that come from the mapping; bookkeeping (deleted, raw, updated) is left alone.
-_DERIVED_ITEM_COLUMNS = ("key", "project", "summary", "type", "priority", "is_defect", "status_id", "status_name",
-                         "status_category", "points", "sprint_ids", "created", "resolved_at", "reporter",
-                         "reporter_name", "assignee")
+_DERIVED_ITEM_COLUMNS = (
+    "key",
+    "project",
+    "summary",
+    "type",
+    "priority",
+    "is_defect",
+    "status_id",
+    "status_name",
+    "status_category",
+    "points",
+    "sprint_ids",
+    "created",
+    "resolved_at",
+    "reporter",
+    "reporter_name",
+    "assignee",
+)
 _BATCH = 1000
 
 
@@ -36,10 +50,11 @@ def mapping_for(session: Session, source_cfg: JiraSourceConfig) -> jm.JiraMappin
     m = jm.JiraMapping.from_json(text) if text else jm.JiraMapping()
     m = m.with_defect_types(source_cfg.defect_types)
     if source_cfg.story_points_field != "auto" and source_cfg.story_points_field != m.story_points_field:
-        from dataclasses import replace
-
-        m = replace(m, story_points_field=source_cfg.story_points_field,
-                    story_points_name=m.field_names.get(source_cfg.story_points_field))
+        m = replace(
+            m,
+            story_points_field=source_cfg.story_points_field,
+            story_points_name=m.field_names.get(source_cfg.story_points_field),
+        )
     return m
 
 
@@ -59,8 +74,11 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
     last = ""
     while True:
         rows = session.execute(
-            sa.select(Item.item_id, Item.raw).where(Item.source == source, Item.item_id > last)  # type: ignore[arg-type]
-            .order_by(Item.item_id).limit(_BATCH)).all()
+            sa.select(Item.item_id, Item.raw)
+            .where(Item.source == source, Item.item_id > last)  # type: ignore[arg-type]
+            .order_by(Item.item_id)
+            .limit(_BATCH)
+        ).all()
         if not rows:
             break
         out: list[dict[str, Any]] = []
@@ -83,9 +101,13 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
     while True:
         hrows = session.execute(
             sa.select(History.item_id, History.history_id, History.at, History.raw)
-            .where(History.source == source,  # type: ignore[arg-type]
-                   sa.tuple_(History.item_id, History.history_id) > sa.tuple_(*last_key))
-            .order_by(History.item_id, History.history_id).limit(_BATCH)).all()
+            .where(
+                History.source == source,  # type: ignore[arg-type]
+                sa.tuple_(History.item_id, History.history_id) > sa.tuple_(*last_key),
+            )
+            .order_by(History.item_id, History.history_id)
+            .limit(_BATCH)
+        ).all()
         if not hrows:
             break
         trans: list[dict[str, Any]] = []
@@ -97,8 +119,16 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
             h = jm.map_history(item_id, raw, m, at=at)
             base = {"source": source, "item_id": item_id, "history_id": history_id}
             trans += [{**base, **asdict(t)} for t in h.transitions]
-            sprints += [{**base, "seq": c.seq, "at": c.at, "from_sprint_ids": list(c.from_sprint_ids),
-                         "to_sprint_ids": list(c.to_sprint_ids)} for c in h.sprint_changes]
+            sprints += [
+                {
+                    **base,
+                    "seq": c.seq,
+                    "at": c.at,
+                    "from_sprint_ids": list(c.from_sprint_ids),
+                    "to_sprint_ids": list(c.to_sprint_ids),
+                }
+                for c in h.sprint_changes
+            ]
             estimates += [{**base, **asdict(e)} for e in h.estimate_changes]
         upsert(session, Transition, trans, update=[])
         upsert(session, SprintChange, sprints, update=[])

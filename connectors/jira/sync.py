@@ -23,22 +23,32 @@ Data Center ≈ 1/page_size (search with the changelog expanded) + the same per-
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import json
-import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from trackpulse.connectors.jira import mapping as jm
+from trackpulse.connectors.jira.client import (
+    BULKFETCH_MAX,
+    CHANGELOG_BULK_MAX,
+    WORKLOG_LIST_MAX,
+    JiraClient,
+    auth_header,
+    rate_window_reset,
+)
+from trackpulse.connectors.jira.rederive import META_FIELDS, rederive_in_session
 
 from trackpulse.config import JiraSourceConfig
 from trackpulse.errors import RequestFailed
 from trackpulse.http import TrackerHttp
-from trackpulse.records import CommentRecord, HistoryRecord, ItemBundle, WorklogRecord
+from trackpulse.records import CommentRecord, ItemBundle, WorklogRecord
 from trackpulse.store.db import Store
 from trackpulse.store.models import Item, SourceState, Sprint, Worklog
 from trackpulse.store.writer import (
@@ -57,28 +67,30 @@ from trackpulse.store.writer import (
 )
 from trackpulse.sync_api import CheckResult, NoProgress, Progress, SyncResult
 
-from trackpulse.connectors.jira import mapping as jm
-from trackpulse.connectors.jira.client import (
-    BULKFETCH_MAX,
-    CHANGELOG_BULK_MAX,
-    WORKLOG_LIST_MAX,
-    JiraClient,
-    auth_header,
-    rate_window_reset,
-)
-
 # Cursor entities (sync_cursor.entity) this connector owns.
 WATERMARK = "issues"  # {"at": server ms at the start of the last complete run, "scope": hash}
 PROGRESS = "issues.progress"  # the run in flight: where it resumes after a crash
 WORKLOGS_UPDATED = "worklogs.updated"  # Cloud worklog feeds: the `until` of the last page applied
 WORKLOGS_DELETED = "worklogs.deleted"
-META_FIELDS = "meta.fields"  # the JiraMapping in force (webhooks and rederive read it)
+# META_FIELDS ("meta.fields", from rederive.py): the JiraMapping in force (webhooks, rederive).
 META_CATALOGUE = "meta.catalogue"  # boards and when fields/statuses/boards were last read
 CATALOGUE_MAX_AGE_MS = 24 * 3600 * 1000
 
 # What we ask for, never `*all`: the mapped fields plus what a reader of raw JSON expects.
-BASE_FIELDS = ("summary", "status", "issuetype", "priority", "project", "created", "updated",
-               "resolutiondate", "reporter", "assignee", "parent", "labels")
+BASE_FIELDS = (
+    "summary",
+    "status",
+    "issuetype",
+    "priority",
+    "project",
+    "created",
+    "updated",
+    "resolutiondate",
+    "reporter",
+    "assignee",
+    "parent",
+    "labels",
+)
 CHILD_FIELDS = ("worklog", "comment")
 
 
@@ -98,13 +110,18 @@ class RunPlan:
     @classmethod
     def from_json(cls, text: str) -> RunPlan:
         d = json.loads(text)
-        return cls(full=bool(d["full"]), since_ms=d.get("since_ms"), last_id=int(d.get("last_id") or 0),
-                   started_ms=int(d["started_ms"]), scope=str(d.get("scope") or ""))
+        return cls(
+            full=bool(d["full"]),
+            since_ms=d.get("since_ms"),
+            last_id=int(d.get("last_id") or 0),
+            started_ms=int(d["started_ms"]),
+            scope=str(d.get("scope") or ""),
+        )
 
 
 def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]
 
 
 def scope_jql(cfg: JiraSourceConfig) -> str:
@@ -144,14 +161,23 @@ def open_http(cfg: JiraSourceConfig, client: httpx.Client | None = None) -> Trac
     auth = auth_header(cfg.email, cfg.token.get_secret_value())
     if client is None:
         client = httpx.Client(
-            base_url=cfg.url.rstrip("/"), timeout=cfg.timeout_seconds,
+            base_url=cfg.url.rstrip("/"),
+            timeout=cfg.timeout_seconds,
             headers={"Authorization": auth, "Accept": "application/json", "User-Agent": "trackpulse"},
-            limits=httpx.Limits(max_connections=cfg.concurrency + 2, max_keepalive_connections=cfg.concurrency + 2),
+            limits=httpx.Limits(
+                max_connections=cfg.concurrency + 2, max_keepalive_connections=cfg.concurrency + 2
+            ),
         )
     elif "Authorization" not in client.headers:
         client.headers["Authorization"] = auth
-    return TrackerHttp(cfg.name, client, max_retries=cfg.max_retries, concurrency=cfg.concurrency,
-                       requests_per_second=cfg.requests_per_second, rate_window_reset=rate_window_reset)
+    return TrackerHttp(
+        cfg.name,
+        client,
+        max_retries=cfg.max_retries,
+        concurrency=cfg.concurrency,
+        requests_per_second=cfg.requests_per_second,
+        rate_window_reset=rate_window_reset,
+    )
 
 
 class JiraConnector:
@@ -175,19 +201,21 @@ class JiraConnector:
         try:
             info = dict(resp.json())
         except ValueError as exc:
-            raise RequestFailed(self.source, "serverInfo is not JSON: is this a Jira site?",
-                                url=str(resp.request.url)) from exc
+            raise RequestFailed(
+                self.source, "serverInfo is not JSON: is this a Jira site?", url=str(resp.request.url)
+            ) from exc
         self.api.cloud = str(info.get("deploymentType", "")).lower() == "cloud"
         now: datetime | None = None
         if info.get("serverTime"):
             now = jm.parse_time(info["serverTime"])
         elif resp.headers.get("Date"):
-            import email.utils
-
-            now = email.utils.parsedate_to_datetime(resp.headers["Date"]).astimezone(timezone.utc)
+            now = email.utils.parsedate_to_datetime(resp.headers["Date"]).astimezone(UTC)
         if now is None:
-            raise RequestFailed(self.source, "serverInfo gave no serverTime and no Date header; "
-                                "cannot take the tracker's clock", url=str(resp.request.url))
+            raise RequestFailed(
+                self.source,
+                "serverInfo gave no serverTime and no Date header; cannot take the tracker's clock",
+                url=str(resp.request.url),
+            )
         return info, _ms(now)
 
     @property
@@ -206,7 +234,9 @@ class JiraConnector:
             page = self.api.search_page(scope, ["id"], max_results=1)
             details.append(f"search ok ({page.get('total', 0)} issues in scope)")
         user = me.get("displayName") or jm.user_id(me)
-        return CheckResult(source=self.source, ok=True, deployment=self.deployment, user=user, details=details)
+        return CheckResult(
+            source=self.source, ok=True, deployment=self.deployment, user=user, details=details
+        )
 
     # ------------------------------------------------------------------ catalogue
     def _catalogue(self, store: Store, progress: Progress, *, full: bool, now_ms: int) -> jm.JiraMapping:
@@ -217,8 +247,13 @@ class JiraConnector:
             cached = get_cursor(s, self.source, META_CATALOGUE)
             meta = get_cursor(s, self.source, META_FIELDS)
         cat = json.loads(cached) if cached else None
-        fresh = (cat is not None and meta is not None and not full and cat.get("config") == self._config_key()
-                 and 0 <= now_ms - int(cat.get("at", 0)) < CATALOGUE_MAX_AGE_MS)
+        fresh = (
+            cat is not None
+            and meta is not None
+            and not full
+            and cat.get("config") == self._config_key()
+            and 0 <= now_ms - int(cat.get("at", 0)) < CATALOGUE_MAX_AGE_MS
+        )
         statuses: list[Any] = []
         projects: list[Any] = []
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
@@ -230,9 +265,8 @@ class JiraConnector:
                 f_fields = pool.submit(self.api.fields)
                 f_status = pool.submit(self.api.statuses)
                 f_projects = [pool.submit(self.api.project, k) for k in self.cfg.projects]
-                board_lists: list[Future[list[dict[str, Any]]]] = (
-                    [pool.submit(lambda k=k: list(self.api.boards(k))) for k in self.cfg.projects]
-                    if self.cfg.projects else [pool.submit(lambda: list(self.api.boards()))])
+                scopes: list[str | None] = list(self.cfg.projects) or [None]
+                board_lists = [pool.submit(self._board_list, k) for k in scopes]
                 boards = {}
                 for f in board_lists:
                     for b in f.result():
@@ -249,14 +283,22 @@ class JiraConnector:
                     if fid:
                         estimation.append(fid)
                 sp, sp_name, candidates, sprint_field, sprint_name = jm.discover_fields(
-                    fields, estimation, self.cfg.story_points_field)
+                    fields, estimation, self.cfg.story_points_field
+                )
                 mapping = jm.JiraMapping(
-                    deployment=self.deployment, story_points_field=sp, story_points_name=sp_name,
-                    story_points_candidates=candidates, sprint_field=sprint_field, sprint_field_name=sprint_name,
+                    deployment=self.deployment,
+                    story_points_field=sp,
+                    story_points_name=sp_name,
+                    story_points_candidates=candidates,
+                    sprint_field=sprint_field,
+                    sprint_field_name=sprint_name,
                     defect_types=frozenset(self.cfg.defect_types),
                     statuses={st.status_id: (st.name, st.category) for st in statuses},
-                    field_names={f["id"]: str(f.get("name", "")) for f in fields
-                                 if f.get("id") in set(candidates) | {sprint_field}},
+                    field_names={
+                        f["id"]: str(f.get("name", ""))
+                        for f in fields
+                        if f.get("id") in set(candidates) | {sprint_field}
+                    },
                 )
             if fresh:
                 sprints_f = self._submit_sprints(pool, boards)
@@ -267,15 +309,17 @@ class JiraConnector:
                 progress.advance(self.source, "sprints")
             progress.end(self.source, "sprints")
 
-        from trackpulse.connectors.jira.rederive import rederive_in_session
-
         with store.transaction() as s:
             if not fresh:
                 upsert_statuses(s, self.source, statuses)
                 upsert_projects(s, self.source, projects)
                 upsert_boards(s, self.source, [jm.map_board(b) for b in boards.values()])
-                set_cursor(s, self.source, META_CATALOGUE, json.dumps(
-                    {"at": now_ms, "config": self._config_key(), "boards": list(boards.values())}))
+                set_cursor(
+                    s,
+                    self.source,
+                    META_CATALOGUE,
+                    json.dumps({"at": now_ms, "config": self._config_key(), "boards": list(boards.values())}),
+                )
             upsert_sprints(s, self.source, sprints)
             set_cursor(s, self.source, META_FIELDS, mapping.to_json())
             state = s.get(SourceState, self.source)
@@ -284,25 +328,49 @@ class JiraConnector:
                 # The story-points field, the Sprint field or the defect types changed: rebuild
                 # derived columns and rows from the stored raw JSON, no download needed.
                 rederive_in_session(s, self.source, mapping)
-            record_run(s, self.source, self.kind, mapping_hash=new_hash, deployment=self.deployment,
-                       base_url=self.cfg.url)
+            record_run(
+                s,
+                self.source,
+                self.kind,
+                mapping_hash=new_hash,
+                deployment=self.deployment,
+                base_url=self.cfg.url,
+            )
         return mapping
 
-    def _submit_sprints(self, pool: ThreadPoolExecutor, boards: dict[str, dict[str, Any]],
-                        ) -> dict[str, Future[list[dict[str, Any]]]]:
-        return {bid: pool.submit(self.api.board_sprints, bid)
-                for bid, b in sorted(boards.items(), key=lambda kv: int(kv[0])) if b.get("type", "scrum") == "scrum"}
+    def _board_list(self, project_key: str | None) -> list[dict[str, Any]]:
+        return list(self.api.boards(project_key))
+
+    def _submit_sprints(
+        self,
+        pool: ThreadPoolExecutor,
+        boards: dict[str, dict[str, Any]],
+    ) -> dict[str, Future[list[dict[str, Any]]]]:
+        return {
+            bid: pool.submit(self.api.board_sprints, bid)
+            for bid, b in sorted(boards.items(), key=lambda kv: int(kv[0]))
+            if b.get("type", "scrum") == "scrum"
+        }
 
     def _config_key(self) -> str:
         """The configuration the cached catalogue was discovered under."""
-        key = json.dumps([self.cfg.projects, self.cfg.jql, self.cfg.story_points_field, sorted(self.cfg.defect_types),
-                          self.deployment])
+        key = json.dumps(
+            [
+                self.cfg.projects,
+                self.cfg.jql,
+                self.cfg.story_points_field,
+                sorted(self.cfg.defect_types),
+                self.deployment,
+            ]
+        )
         return hashlib.sha256(key.encode()).hexdigest()[:12]
 
     def _refresh_statuses(self, store: Store) -> None:
         """A status id the catalogue did not know appeared: the workflow changed, re-read it."""
         statuses = [jm.map_status(st) for st in self.api.statuses()]
-        self.mapping = replace(self.mapping, statuses={st.status_id: (st.name, st.category) for st in statuses})
+        self.mapping = replace(
+            self.mapping, statuses={st.status_id: (st.name, st.category) for st in statuses}
+        )
         with store.transaction() as s:
             upsert_statuses(s, self.source, statuses)
             set_cursor(s, self.source, META_FIELDS, self.mapping.to_json())
@@ -316,8 +384,10 @@ class JiraConnector:
         plan = self._plan(store, full, now_ms)
         result.full = plan.full
         if plan.last_id:
-            result.notes.append(f"resumed an interrupted {'full' if plan.full else 'incremental'} run "
-                                f"after issue id {plan.last_id}")
+            result.notes.append(
+                f"resumed an interrupted {'full' if plan.full else 'incremental'} run "
+                f"after issue id {plan.last_id}"
+            )
         alive: set[str] | None = set() if plan.full and not plan.last_id else None
 
         progress.begin(self.source, "issues")
@@ -334,7 +404,9 @@ class JiraConnector:
             self._sync_worklog_feeds(store, plan, result, progress)
         progress.end(self.source, "worklogs")
         if self._unknown_statuses:
-            result.notes.append(f"statuses {sorted(self._unknown_statuses)} were not in the catalogue: re-read it")
+            result.notes.append(
+                f"statuses {sorted(self._unknown_statuses)} were not in the catalogue: re-read it"
+            )
             self._refresh_statuses(store)
 
         if plan.full and alive is None:
@@ -370,11 +442,14 @@ class JiraConnector:
 
     def _changelog_fields(self) -> list[str]:
         m = self.mapping
-        return list(dict.fromkeys(f for f in ("status", m.sprint_field, *m.story_points_candidates) if f))[:10]
+        return list(dict.fromkeys(f for f in ("status", m.sprint_field, *m.story_points_candidates) if f))[
+            :10
+        ]
 
     # ------------------------------------------------------------------ Cloud
-    def _sync_issues_cloud(self, store: Store, plan: RunPlan, result: SyncResult, progress: Progress,
-                           alive: set[str] | None) -> None:
+    def _sync_issues_cloud(
+        self, store: Store, plan: RunPlan, result: SyncResult, progress: Progress, alive: set[str] | None
+    ) -> None:
         bulk = min(BULKFETCH_MAX, self.cfg.page_size)
         unit = min(CHANGELOG_BULK_MAX, bulk * 10)  # issues committed together
         scope = scope_jql(self.cfg)
@@ -397,8 +472,9 @@ class JiraConnector:
                 if not page_full:
                     return
 
-    def _fetch_cloud_chunk(self, pool: ThreadPoolExecutor, store: Store, ids: list[str], bulk: int,
-                           plan: RunPlan) -> list[ItemBundle]:
+    def _fetch_cloud_chunk(
+        self, pool: ThreadPoolExecutor, store: Store, ids: list[str], bulk: int, plan: RunPlan
+    ) -> list[ItemBundle]:
         fields = self._fields()
         issue_f = [pool.submit(self.api.bulkfetch_issues, list(sub), fields) for sub in _chunks(ids, bulk)]
         cl_f = pool.submit(self.api.changelog_bulkfetch, ids, self._changelog_fields())
@@ -410,13 +486,18 @@ class JiraConnector:
         return self._bundles(pool, issues, histories, feed_covers_worklogs=lambda iid: iid in known)
 
     # ------------------------------------------------------------------ Data Center
-    def _sync_issues_dc(self, store: Store, plan: RunPlan, result: SyncResult, progress: Progress,
-                        alive: set[str] | None) -> None:
+    def _sync_issues_dc(
+        self, store: Store, plan: RunPlan, result: SyncResult, progress: Progress, alive: set[str] | None
+    ) -> None:
         scope = scope_jql(self.cfg)
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
             while True:
-                page = self.api.search_page(page_jql(scope, plan.since_ms, plan.last_id), self._fields(),
-                                            max_results=self.cfg.page_size, expand=["changelog"])
+                page = self.api.search_page(
+                    page_jql(scope, plan.since_ms, plan.last_id),
+                    self._fields(),
+                    max_results=self.cfg.page_size,
+                    expand=["changelog"],
+                )
                 issues = list(page.get("issues") or [])
                 if not issues:
                     return
@@ -432,11 +513,17 @@ class JiraConnector:
                 total = page.get("total")
                 if total is not None and total <= len(issues):
                     return
+                if total is None and len(issues) < int(page.get("maxResults") or self.cfg.page_size):
+                    return
 
     # ------------------------------------------------------------------ shared
-    def _bundles(self, pool: ThreadPoolExecutor, issues: list[dict[str, Any]],
-                 histories: dict[str, list[dict[str, Any]]] | dict[str, list[dict[str, Any]] | None],
-                 feed_covers_worklogs: Any) -> list[ItemBundle]:
+    def _bundles(
+        self,
+        pool: ThreadPoolExecutor,
+        issues: list[dict[str, Any]],
+        histories: dict[str, list[dict[str, Any]]] | dict[str, list[dict[str, Any]] | None],
+        feed_covers_worklogs: Any,
+    ) -> list[ItemBundle]:
         """Map a page of issues; fetch what the page left incomplete (long changelogs on DC,
         >20 worklogs, long comment lists) in parallel."""
         extras: dict[tuple[str, str], Future[list[dict[str, Any]]]] = {}
@@ -455,7 +542,11 @@ class JiraConnector:
         for issue in issues:
             iid = str(issue["id"])
             item = jm.map_issue(self.source, issue, self.mapping)
-            raw_hist = extras[(iid, "changelog")].result() if (iid, "changelog") in extras else histories.get(iid) or []
+            raw_hist = (
+                extras[(iid, "changelog")].result()
+                if (iid, "changelog") in extras
+                else histories.get(iid) or []
+            )
             hist = [jm.map_history(iid, h, self.mapping) for h in raw_hist]
             wl_inline, wl_complete = jm.inline_page(issue, "worklog", "worklogs")
             worklogs: list[WorklogRecord] | None
@@ -469,20 +560,36 @@ class JiraConnector:
             cm_inline, _ = jm.inline_page(issue, "comment", "comments")
             raw_cm = extras[(iid, "comment")].result() if (iid, "comment") in extras else cm_inline
             comments: list[CommentRecord] = [jm.map_comment(c, iid) for c in raw_cm]
-            bundles.append(ItemBundle(item=item, item_id=iid, histories=hist, worklogs=worklogs,
-                                      comments=comments, partial_worklogs=partial_wl))
+            bundles.append(
+                ItemBundle(
+                    item=item,
+                    item_id=iid,
+                    histories=hist,
+                    worklogs=worklogs,
+                    comments=comments,
+                    partial_worklogs=partial_wl,
+                )
+            )
         return bundles
 
     def _known_ids(self, store: Store, ids: list[str]) -> set[str]:
         if not ids:
             return set()
         with store.transaction() as s:
-            rows = s.execute(sa.select(Item.item_id).where(
-                Item.source == self.source, Item.item_id.in_(ids))).scalars()  # type: ignore[attr-defined]
+            rows = s.execute(
+                sa.select(Item.item_id).where(Item.source == self.source, Item.item_id.in_(ids))
+            ).scalars()  # type: ignore[attr-defined]
             return set(rows)
 
-    def _commit(self, store: Store, plan: RunPlan, bundles: list[ItemBundle], result: SyncResult,
-                progress: Progress, alive: set[str] | None) -> None:
+    def _commit(
+        self,
+        store: Store,
+        plan: RunPlan,
+        bundles: list[ItemBundle],
+        result: SyncResult,
+        progress: Progress,
+        alive: set[str] | None,
+    ) -> None:
         """One page: items, histories, worklogs, comments, new sprints and the progress point."""
         sprint_rows = self._sprints_seen(bundles)
         with store.transaction() as s:
@@ -498,8 +605,9 @@ class JiraConnector:
                 self._unknown_statuses.add(b.item.status_id)
             for h in b.histories or ():
                 for t in h.transitions:
-                    self._unknown_statuses.update(x for x in (t.from_status_id, t.to_status_id)
-                                                  if x and x not in known)
+                    self._unknown_statuses.update(
+                        x for x in (t.from_status_id, t.to_status_id) if x and x not in known
+                    )
             for w in [*(b.worklogs or ()), *b.partial_worklogs]:
                 self._seen_worklogs[w.worklog_id] = _ms(w.updated)
         n_hist = sum(len(b.histories or ()) for b in bundles)
@@ -552,15 +660,20 @@ class JiraConnector:
             last = max(int(i) for i in ids)
 
     # ------------------------------------------------------------------ Cloud worklog feeds
-    def _sync_worklog_feeds(self, store: Store, plan: RunPlan, result: SyncResult, progress: Progress) -> None:
+    def _sync_worklog_feeds(
+        self, store: Store, plan: RunPlan, result: SyncResult, progress: Progress
+    ) -> None:
         overlap = int(self.cfg.overlap_minutes * 60_000)
         with store.transaction() as s:
             upd = get_cursor(s, self.source, WORKLOGS_UPDATED)
             dele = get_cursor(s, self.source, WORKLOGS_DELETED)
         if upd is not None:
             for values, until, _last in self.api.worklog_feed("updated", max(0, int(upd) - overlap)):
-                ids = [v["worklogId"] for v in values
-                       if self._seen_worklogs.get(str(v["worklogId"]), -1) < int(v.get("updatedTime") or 0)]
+                ids = [
+                    v["worklogId"]
+                    for v in values
+                    if self._seen_worklogs.get(str(v["worklogId"]), -1) < int(v.get("updatedTime") or 0)
+                ]
                 raw: list[dict[str, Any]] = []
                 for chunk in _chunks(ids, WORKLOG_LIST_MAX):
                     raw += self.api.worklog_list(list(chunk))
@@ -569,8 +682,11 @@ class JiraConnector:
                     rec = jm.map_worklog(w)
                     by_issue.setdefault(rec.item_id, []).append(rec)
                 known = self._known_ids(store, list(by_issue))
-                bundles = [ItemBundle(item=None, item_id=i, partial_worklogs=wls)
-                           for i, wls in by_issue.items() if i in known]
+                bundles = [
+                    ItemBundle(item=None, item_id=i, partial_worklogs=wls)
+                    for i, wls in by_issue.items()
+                    if i in known
+                ]
                 with store.transaction() as s:
                     apply_bundles(s, self.source, bundles)
                     set_cursor(s, self.source, WORKLOGS_UPDATED, str(until))
@@ -584,19 +700,26 @@ class JiraConnector:
                     set_cursor(s, self.source, WORKLOGS_DELETED, str(until))
 
     # ------------------------------------------------------------------ completion
-    def _finish(self, store: Store, plan: RunPlan, result: SyncResult, alive: set[str] | None,
-                now_ms: int) -> None:
-        at = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
+    def _finish(
+        self, store: Store, plan: RunPlan, result: SyncResult, alive: set[str] | None, now_ms: int
+    ) -> None:
+        at = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
         with store.transaction() as s:
             if plan.full and alive is not None:
-                before = set(s.execute(sa.select(Item.item_id).where(
-                    Item.source == self.source, Item.deleted.is_(False))).scalars())  # type: ignore[attr-defined]
+                before = set(
+                    s.execute(
+                        sa.select(Item.item_id).where(Item.source == self.source, Item.deleted.is_(False))
+                    ).scalars()
+                )  # type: ignore[attr-defined]
                 result.deleted = reconcile_deleted_items(s, self.source, alive, at)
                 gone = sorted(before - alive)
                 if gone:
                     # A deleted issue takes its worklogs with it (as Jira does).
-                    wl_ids = s.execute(sa.select(Worklog.worklog_id).where(
-                        Worklog.source == self.source, Worklog.item_id.in_(gone))).scalars()  # type: ignore[attr-defined]
+                    wl_ids = s.execute(
+                        sa.select(Worklog.worklog_id).where(
+                            Worklog.source == self.source, Worklog.item_id.in_(gone)
+                        )
+                    ).scalars()  # type: ignore[attr-defined]
                     delete_worklogs(s, self.source, list(wl_ids))
             set_cursor(s, self.source, WATERMARK, json.dumps({"at": plan.started_ms, "scope": plan.scope}))
             if self.api.cloud and (plan.full or get_cursor(s, self.source, WORKLOGS_UPDATED) is None):
@@ -604,10 +727,8 @@ class JiraConnector:
                 set_cursor(s, self.source, WORKLOGS_UPDATED, str(plan.started_ms))
                 set_cursor(s, self.source, WORKLOGS_DELETED, str(plan.started_ms))
             clear_cursor(s, self.source, PROGRESS)
-        result.cursor = datetime.fromtimestamp(plan.started_ms / 1000, tz=timezone.utc).isoformat()
+        result.cursor = datetime.fromtimestamp(plan.started_ms / 1000, tz=UTC).isoformat()
 
 
 def open_connector(source_cfg: JiraSourceConfig, *, client: httpx.Client | None = None) -> JiraConnector:
     return JiraConnector(source_cfg, client)
-
-

@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from trackpulse.connectors.jira import mapping as jm
+from trackpulse.connectors.jira.rederive import mapping_for
 
 from trackpulse.config import JiraSourceConfig
 from trackpulse.errors import WebhookRejected
@@ -29,9 +31,6 @@ from trackpulse.store.writer import (
     mark_items_deleted,
     upsert_sprints,
 )
-
-from trackpulse.connectors.jira import mapping as jm
-from trackpulse.connectors.jira.rederive import mapping_for
 
 ISSUE_EVENTS = {"jira:issue_created", "jira:issue_updated"}
 SPRINT_EVENTS = {"sprint_created", "sprint_updated", "sprint_started", "sprint_closed"}
@@ -49,14 +48,17 @@ def _issue_id(body: Mapping[str, Any], event: str) -> str:
     return str(issue["id"])
 
 
-def apply_webhook(store: Store, source_cfg: JiraSourceConfig, body: dict[str, Any],
-                  headers: Mapping[str, str]) -> str:
+def apply_webhook(
+    store: Store, source_cfg: JiraSourceConfig, body: dict[str, Any], headers: Mapping[str, str]
+) -> str:
     """Apply one delivery; returns a short outcome text for the delivery log."""
     event = str(body.get("webhookEvent") or "")
     if not event:
         raise WebhookRejected(400, "not a Jira webhook: no webhookEvent")
     source = source_cfg.name
-    delivery = headers.get("X-Atlassian-Webhook-Identifier") or headers.get("x-atlassian-webhook-identifier") or "-"
+    delivery = (
+        headers.get("X-Atlassian-Webhook-Identifier") or headers.get("x-atlassian-webhook-identifier") or "-"
+    )
     try:
         with store.transaction() as s:
             m = mapping_for(s, source_cfg)
@@ -72,26 +74,44 @@ def apply_webhook(store: Store, source_cfg: JiraSourceConfig, body: dict[str, An
                     # Jira stamps the change and the issue's `updated` together and fires the
                     # event a little later; a payload rendered after further changes carries a
                     # newer `updated`. The earlier of the two is the change's instant either way.
-                    when = jm.parse_time(cl["created"]) if cl.get("created") else (
-                        min(item.updated, at) if at is not None else item.updated)
-                    raw = {"id": str(cl["id"]), "author": body.get("user"), "created": when.isoformat(),
-                           "items": cl["items"]}
+                    when = (
+                        jm.parse_time(cl["created"])
+                        if cl.get("created")
+                        else (min(item.updated, at) if at is not None else item.updated)
+                    )
+                    raw = {
+                        "id": str(cl["id"]),
+                        "author": body.get("user"),
+                        "created": when.isoformat(),
+                        "items": cl["items"],
+                    }
                     histories.append(jm.map_history(iid, raw, m, at=when))
                 wl, _ = jm.inline_page(issue, "worklog", "worklogs")
                 cm, _ = jm.inline_page(issue, "comment", "comments")
-                apply_bundles(s, source, [ItemBundle(
-                    item=item, item_id=iid, histories=histories,
-                    partial_worklogs=[jm.map_worklog(w, iid) for w in wl],
-                    partial_comments=[jm.map_comment(c, iid) for c in cm])])
+                apply_bundles(
+                    s,
+                    source,
+                    [
+                        ItemBundle(
+                            item=item,
+                            item_id=iid,
+                            histories=histories,
+                            partial_worklogs=[jm.map_worklog(w, iid) for w in wl],
+                            partial_comments=[jm.map_comment(c, iid) for c in cm],
+                        )
+                    ],
+                )
                 return f"{event} {item.key} ({delivery}): item upserted" + (
-                    f", history {histories[0].history_id}" if histories else "")
+                    f", history {histories[0].history_id}" if histories else ""
+                )
 
             if event == "jira:issue_deleted":
                 iid = _issue_id(body, event)
                 when = at or jm.parse_time((body.get("issue") or {}).get("fields", {}).get("updated"))
                 n = mark_items_deleted(s, source, [iid], when)
-                wl_ids = s.execute(sa.select(Worklog.worklog_id).where(
-                    Worklog.source == source, Worklog.item_id == iid)).scalars()  # type: ignore[arg-type]
+                wl_ids = s.execute(
+                    sa.select(Worklog.worklog_id).where(Worklog.source == source, Worklog.item_id == iid)
+                ).scalars()  # type: ignore[arg-type]
                 delete_worklogs(s, source, list(wl_ids))
                 return f"{event} {iid} ({delivery}): {'deleted' if n else 'already deleted or unknown'}"
 

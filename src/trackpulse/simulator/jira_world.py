@@ -778,6 +778,12 @@ class JiraWorld:
             if join_time <= created + timedelta(seconds=1) or rng.random() < 0.25:
                 join_time = created
                 initial_sprints = (s.id,)
+            elif s.complete is not None and join_time >= s.complete:
+                # A join planned after the sprint closed would be logged after the carry-over below,
+                # whose "from" already lists the sprint; Jira's changelog never contradicts itself, so
+                # the issue is in the sprint from creation. join_time (when work may start) is kept,
+                # and no rng draw is added, so the rest of the world is unchanged.
+                initial_sprints = (s.id,)
             else:
                 draft.add(join_time, project.lead, ChangeItem(F_SPRINT, (), (s.id,)))
 

@@ -1,0 +1,802 @@
+"""End to end: sync the simulators over HTTP, run `trackpulse metrics --json`, and compare every
+figure with a second, deliberately simple implementation of METRICS.md written here.
+
+The oracle below reads the simulators' own worlds (their event histories: Jira changelog
+histories, worklogs and comments; Trello board actions), never our store, and computes the
+report item by item with plain Python: no pandas, no numpy, no code shared with
+`trackpulse.metrics`. Where the two disagree, one of them misreads METRICS.md.
+
+What the oracle takes from a world is what the tracker shows through its API: Jira renders
+instants with millisecond precision, so history times are cut to milliseconds; a Trello card's
+`created` is its id's timestamp (whole seconds), its history the board actions.
+
+Covered: Jira Cloud, Jira Data Center and Trello, each with its own world (generated history plus
+later mutations: reopens, pauses, estimate changes, deletions, moves between projects, a sprint
+closed with carry-over and the next one started, issues added to a running sprint), one SQLite
+store, `trackpulse metrics --json --as-of <world now> --source <name>` per source, and one
+`--as-of/--since/--until` window over all three sources at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from trackpulse.config import parse_config
+from trackpulse.jobs.sync import sync_source
+from trackpulse.simulator.jira_app import create_jira_app
+from trackpulse.simulator.jira_world import (
+    F_POINTS,
+    F_SPRINT,
+    F_STATUS,
+    ISSUE_TYPES,
+    PRIORITIES,
+    STATUSES,
+    JiraWorld,
+    SimIssue,
+)
+from trackpulse.simulator.runner import serve_in_thread
+from trackpulse.simulator.trello_app import create_trello_app
+from trackpulse.simulator.trello_world import TrelloWorld
+from trackpulse.store.db import open_store
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+WINDOW_AS_OF = NOW + timedelta(hours=20)  # between the worlds' first and second rounds of mutations
+WINDOW_SINCE = NOW - timedelta(days=45)
+WINDOW_UNTIL = NOW - timedelta(days=3)
+
+TRELLO_KEY = "0123456789abcdef0123456789abcdef"
+TRELLO_TOKEN = "ATTA" + "e" * 60
+TRELLO_SECRET = "e2e-app-secret"
+DONE_LISTS = ["Done"]
+IN_PROGRESS_LISTS = ["Doing", "Review"]
+DEFECT_LABELS = ["bug"]
+PRIORITY_LABELS = ["P1", "P2", "P3"]
+DEFECT_TYPES = ["Bug", "Defect", "缺陷"]
+ITERATION_START = date(2025, 9, 1)
+ITERATION_DAYS = 14
+
+CALENDARS: dict[str, dict[str, Any]] = {
+    "shanghai": {
+        "timezone": "Asia/Shanghai",
+        "days": ["mon", "tue", "wed", "thu", "fri"],
+        "hours": ["09:00-12:00", "13:00-18:00"],
+        "holidays": ["2026-01-01", "2026-02-16", "2026-02-17", "2026-02-18"],
+    },
+}
+
+
+def sla_policies(trello_board: str) -> list[dict[str, Any]]:
+    """First match wins; filters on current priority, type, project."""
+    return [
+        {"name": "urgent", "priorities": ["Highest", "P1"], "response_hours": 4, "resolution_hours": 72,
+         "pause_statuses": ["Waiting for customer"]},
+        {"name": "def-defects", "projects": ["DEF"], "types": ["Bug", "缺陷"], "response_hours": 8,
+         "resolution_hours": 40, "calendar": "shanghai", "pause_statuses": ["waiting FOR customer"],
+         "at_risk_ratio": 0.6},
+        {"name": "trello-bugs", "projects": [trello_board], "types": ["Bug"], "response_hours": 24,
+         "resolution_hours": 120},
+        {"name": "abc-business", "projects": ["ABC"], "priorities": ["High"], "resolution_hours": 30,
+         "calendar": "shanghai"},
+        {"name": "standard", "resolution_hours": 240, "at_risk_ratio": 0.5},
+    ]
+
+
+# =============================================================================== the truth, neutral
+
+@dataclass
+class TruthItem:
+    """One live work item as the tracker's history tells it (METRICS.md §1 records)."""
+
+    source: str
+    project: str
+    key: str
+    created: datetime
+    type: str
+    priority: str | None
+    is_defect: bool
+    reporter: str | None
+    # (at, status name, category): the status at creation first (at `created`), then every move.
+    states: list[tuple[datetime, str, str]]
+    initial_points: float | None
+    points_changes: list[tuple[datetime, float | None]]  # (at, new value)
+    initial_sprints: tuple[str, ...] = ()
+    sprint_changes: list[tuple[datetime, tuple[str, ...]]] = field(default_factory=list)  # (at, new value)
+    comments: list[tuple[datetime, str | None]] = field(default_factory=list)  # (created, author id)
+    worklogs: list[tuple[datetime, int, str]] = field(default_factory=list)  # (started, seconds, author name)
+
+
+@dataclass
+class TruthSprint:
+    source: str
+    board: str
+    sprint_id: str
+    name: str
+    start: datetime
+    end: datetime | None
+    complete: datetime | None
+
+
+@dataclass
+class Truth:
+    items: list[TruthItem] = field(default_factory=list)
+    sprints: list[TruthSprint] = field(default_factory=list)
+    trello_boards: dict[str, list[str]] = field(default_factory=dict)  # source -> configured boards
+    kloc: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def merged(self, other: Truth) -> Truth:
+        return Truth(self.items + other.items, self.sprints + other.sprints,
+                     {**self.trello_boards, **other.trello_boards}, {**self.kloc, **other.kloc})
+
+
+def ms(t: datetime) -> datetime:
+    """Jira shows instants to the millisecond."""
+    return t.astimezone(UTC).replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+JIRA_CATEGORY = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
+
+
+def assert_consistent_changelog(issue: SimIssue) -> None:
+    """The oracle reads creation values and changes; Jira's "from" always equals the value before."""
+    value = {F_STATUS: issue.initial_status, F_POINTS: issue.initial_points, F_SPRINT: issue.initial_sprints}
+    for h in issue.histories:
+        for item in h.items:
+            if item.field in value:
+                assert item.old == value[item.field], (
+                    f"simulator bug: {issue.key} {item.field} change at {h.created} says from {item.old!r}, "
+                    f"but the value before it was {value[item.field]!r}")
+                value[item.field] = item.new
+
+
+def jira_truth(world: JiraWorld, source: str) -> Truth:
+    truth = Truth()
+    for issue in world.live_issues():
+        assert_consistent_changelog(issue)
+        states = [(ms(issue.created), STATUSES[issue.initial_status].name,
+                   JIRA_CATEGORY[STATUSES[issue.initial_status].category])]
+        points: list[tuple[datetime, float | None]] = []
+        sprints: list[tuple[datetime, tuple[str, ...]]] = []
+        for h in issue.histories:
+            for item in h.items:
+                if item.field == F_STATUS:
+                    s = STATUSES[item.new]
+                    states.append((ms(h.created), s.name, JIRA_CATEGORY[s.category]))
+                elif item.field == F_POINTS:
+                    points.append((ms(h.created), item.new))
+                elif item.field == F_SPRINT:
+                    sprints.append((ms(h.created), tuple(str(x) for x in item.new)))
+        type_name = ISSUE_TYPES[issue.issue_type].name
+        truth.items.append(TruthItem(
+            source=source, project=issue.project_key, key=issue.key, created=ms(issue.created),
+            type=type_name,
+            priority=PRIORITIES[issue.priority], is_defect=type_name in DEFECT_TYPES, reporter=issue.reporter,
+            states=states, initial_points=issue.initial_points, points_changes=points,
+            initial_sprints=tuple(str(x) for x in issue.initial_sprints), sprint_changes=sprints,
+            comments=[(ms(c.created), c.author) for c in issue.live_comments],
+            worklogs=[(ms(w.started), w.seconds, world.users[w.author].display_name)
+                      for w in issue.live_worklogs],
+        ))
+    for s in world.sprints.values():
+        if s.state != "deleted" and s.start is not None:
+            truth.sprints.append(TruthSprint(source, str(s.board_id), str(s.id), s.name, ms(s.start),
+                                             ms(s.end) if s.end else None,
+                                             ms(s.complete) if s.complete else None))
+    return truth
+
+
+def trello_category(list_name: str) -> str:
+    name = list_name.casefold()
+    if name in {x.casefold() for x in DONE_LISTS}:
+        return "done"
+    if name in {x.casefold() for x in IN_PROGRESS_LISTS}:
+        return "in_progress"
+    return "todo"
+
+
+def trello_truth(world: TrelloWorld, source: str, boards: list[str]) -> Truth:
+    def when(a: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(a["date"].replace("Z", "+00:00"))
+
+    per_card: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for b in boards:
+        for a in world.boards[b].actions:
+            card = a["data"].get("card") or {}
+            if card.get("id"):
+                per_card[card["id"]].append(a)
+    truth = Truth(trello_boards={source: list(boards)})
+    for card in world.cards.values():
+        if card.deleted or card.closed or card.board_id not in boards:
+            continue
+        actions = sorted(per_card[card.id], key=lambda a: (a["date"], a["id"]))
+        created = datetime.fromtimestamp(int(card.id[:8], 16), tz=UTC)
+        states: list[tuple[datetime, str, str]] = []
+        points: list[tuple[datetime, float | None]] = []
+        comments: list[tuple[datetime, str | None]] = []
+        in_list = None
+        for a in actions:
+            d, kind = a["data"], a["type"]
+            if kind in ("createCard", "copyCard", "convertToCardFromCheckItem"):
+                states.append((created, d["list"]["name"], trello_category(d["list"]["name"])))
+                in_list = d["list"]["id"]
+            elif kind == "moveCardToBoard":
+                states.append((when(a), d["list"]["name"], trello_category(d["list"]["name"])))
+                in_list = d["list"]["id"]
+            elif kind == "updateCard" and "listAfter" in d:
+                assert d["listBefore"]["id"] == in_list, f"simulator bug: move {a['id']} is not from its list"
+                states.append((when(a), d["listAfter"]["name"], trello_category(d["listAfter"]["name"])))
+                in_list = d["listAfter"]["id"]
+            elif kind == "updateCustomFieldItem" and d["customField"]["name"] == "Points":
+                value = d["customFieldItem"]["value"]
+                points.append((when(a), float(value["number"]) if value else None))
+            elif kind == "commentCard" and a["id"] not in world.deleted_comments:
+                comments.append((when(a), a["idMemberCreator"]))
+        assert states and states[0][0] == created, f"card {card.id} has no creation action"
+        assert in_list == card.list_id, f"simulator bug: card {card.id}'s actions do not end in its list"
+        board = world.boards[card.board_id]
+        labels = {board.labels[x]["name"].casefold() for x in card.label_ids if x in board.labels}
+        is_defect = any(x.casefold() in labels for x in DEFECT_LABELS)
+        truth.items.append(TruthItem(
+            source=source, project=card.board_id, key=card.short_link, created=created,
+            type="Bug" if is_defect else "Card",
+            priority=next((p for p in PRIORITY_LABELS if p.casefold() in labels), None), is_defect=is_defect,
+            # Trello has no reporter field; METRICS.md gives Trello none, so every comment is a response.
+            reporter=None, states=states, initial_points=None, points_changes=points, comments=comments,
+        ))
+        # The world's current value is the end of the points history.
+        assert (points[-1][1] if points else None) == card.points, card.id
+    return truth
+
+
+# =============================================================================== the oracle (METRICS.md)
+
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+HOUR = timedelta(hours=1)
+
+
+def states_until(item: TruthItem, as_of: datetime) -> list[tuple[datetime, str, str]]:
+    return [s for s in item.states if s[0] <= as_of]
+
+
+def category_at(item: TruthItem, t: datetime) -> str | None:
+    known = states_until(item, t)
+    return known[-1][2] if known and t >= item.created else None
+
+
+def started(item: TruthItem, as_of: datetime) -> datetime | None:
+    return next((at for at, _, cat in states_until(item, as_of) if cat == "in_progress"), None)
+
+
+def resolved(item: TruthItem, as_of: datetime) -> datetime | None:
+    """The last entry into done, if done as of `as_of` (a reopened item is not resolved)."""
+    known = states_until(item, as_of)
+    if known[-1][2] != "done":
+        return None
+    for i in range(len(known) - 1, -1, -1):
+        if known[i][2] == "done" and (i == 0 or known[i - 1][2] != "done"):
+            return known[i][0]
+    raise AssertionError("unreachable")
+
+
+def points_at(item: TruthItem, t: datetime) -> float | None:
+    value = item.initial_points
+    for at, new in item.points_changes:
+        if at <= t:
+            value = new
+    return value
+
+
+def sprints_at(item: TruthItem, t: datetime) -> tuple[str, ...]:
+    if t < item.created:
+        return ()
+    value = item.initial_sprints
+    for at, new in item.sprint_changes:
+        if at <= t:
+            value = new
+    return value
+
+
+def percentile(values: list[float], q: float) -> float:
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def stats(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"count": 0, "mean": None, "p50": None, "p85": None, "p95": None}
+    return {"count": len(values), "mean": sum(values) / len(values), "p50": percentile(values, 0.5),
+            "p85": percentile(values, 0.85), "p95": percentile(values, 0.95)}
+
+
+def days(d: timedelta) -> float:
+    return d / DAY
+
+
+# ----------------------------------------------------------------------------- calendars
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def working_intervals(cal: dict[str, Any], first_day: date,
+                      last_day: date) -> Iterator[tuple[datetime, datetime]]:
+    """The calendar's working intervals in UTC, day by day in local time."""
+    tz = ZoneInfo(cal["timezone"])
+    day = first_day
+    while day <= last_day:
+        if WEEKDAYS[day.weekday()] in cal["days"] and day.isoformat() not in cal["holidays"]:
+            for hours in cal["hours"]:
+                a, b = hours.split("-")
+                yield (datetime.combine(day, time.fromisoformat(a), tzinfo=tz).astimezone(UTC),
+                       datetime.combine(day, time.fromisoformat(b), tzinfo=tz).astimezone(UTC))
+        day += DAY
+
+
+def working_time(calendar: str, a: datetime, b: datetime) -> timedelta:
+    if b <= a:
+        return timedelta(0)
+    if calendar == "24x7":
+        return b - a
+    cal = CALENDARS[calendar]
+    tz = ZoneInfo(cal["timezone"])
+    total = timedelta(0)
+    for x, y in working_intervals(cal, a.astimezone(tz).date() - DAY, b.astimezone(tz).date() + DAY):
+        lo, hi = max(x, a), min(y, b)
+        if hi > lo:
+            total += hi - lo
+    return total
+
+
+def instant_exceeding(calendar: str, start: datetime, budget: timedelta) -> datetime:
+    """The first instant after which more than `budget` working time has passed since `start`."""
+    if calendar == "24x7":
+        return start + budget
+    cal = CALENDARS[calendar]
+    tz = ZoneInfo(cal["timezone"])
+    first = start.astimezone(tz).date() - DAY
+    for x, y in working_intervals(cal, first, first + timedelta(days=800)):
+        if y <= start:
+            continue
+        x = max(x, start)
+        if y - x > budget:
+            return x + budget
+        budget -= y - x
+    raise AssertionError("calendar exhausted")
+
+
+# ----------------------------------------------------------------------------- SLA clocks
+
+@dataclass
+class Clock:
+    item: TruthItem
+    policy: str
+    clock: str
+    target: timedelta
+    elapsed: timedelta
+    stopped: bool
+    stop_at: datetime | None
+    status: str
+    breached_at: datetime | None
+
+
+def policy_for(item: TruthItem, policies: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for p in policies:
+        if p.get("priorities") and item.priority not in p["priorities"]:
+            continue
+        if p.get("types") and item.type not in p["types"]:
+            continue
+        if p.get("projects") and item.project not in p["projects"]:
+            continue
+        return p
+    return None
+
+
+def clock_status(elapsed: timedelta, target: timedelta, stopped: bool, ratio: float) -> str:
+    if elapsed > target:
+        return "breached"
+    if stopped:
+        return "met"
+    return "at_risk" if elapsed / target >= ratio else "ongoing"
+
+
+def sla_clocks(item: TruthItem, policy: dict[str, Any], as_of: datetime) -> list[Clock]:
+    cal = policy.get("calendar", "24x7")
+    ratio = policy.get("at_risk_ratio", 0.8)
+    clocks = []
+    if policy.get("response_hours") is not None:
+        target = timedelta(hours=policy["response_hours"])
+        moves = [at for at, _, cat in states_until(item, as_of)[1:] if cat != "todo"]
+        answers = [at for at, author in item.comments
+                   if at <= as_of and (item.reporter is None or author != item.reporter)]
+        stop = min(moves[:1] + answers, default=None)
+        elapsed = working_time(cal, item.created, stop or as_of)
+        breached_at = instant_exceeding(cal, item.created, target) if elapsed > target else None
+        clocks.append(Clock(item, policy["name"], "response", target, elapsed, stop is not None, stop,
+                            clock_status(elapsed, target, stop is not None, ratio), breached_at))
+    if policy.get("resolution_hours") is not None:
+        target = timedelta(hours=policy["resolution_hours"])
+        pauses = {s.casefold() for s in policy.get("pause_statuses", [])}
+        known = states_until(item, as_of)
+        elapsed = timedelta(0)
+        breached_at = None
+        for i, (at, name, cat) in enumerate(known):
+            end = known[i + 1][0] if i + 1 < len(known) else as_of
+            if cat == "done" or name.casefold() in pauses:
+                continue
+            worked = working_time(cal, at, end)
+            if breached_at is None and elapsed + worked > target:
+                breached_at = instant_exceeding(cal, at, target - elapsed)
+            elapsed += worked
+        done = known[-1][2] == "done"
+        clocks.append(Clock(item, policy["name"], "resolution", target, elapsed, done,
+                            resolved(item, as_of) if done else None,
+                            clock_status(elapsed, target, done, ratio), breached_at))
+    return clocks
+
+
+# ----------------------------------------------------------------------------- the report
+
+def oracle_report(truth: Truth, policies: list[dict[str, Any]], *, as_of: datetime,
+                  since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
+    until = until or as_of
+
+    def in_window(t: datetime | None) -> bool:
+        return t is not None and (since is None or t >= since) and t < until
+
+    items = [i for i in truth.items if i.created <= as_of]
+    by_project: dict[tuple[str, str], list[TruthItem]] = defaultdict(list)
+    for i in items:
+        by_project[(i.source, i.project)].append(i)
+    clocks = {id(i): sla_clocks(i, p, as_of) for i in items if (p := policy_for(i, policies)) is not None}
+
+    projects = []
+    authors: dict[tuple[str, str, str], float] = defaultdict(float)
+    for (source, project), its in sorted(by_project.items()):
+        created_in = [i for i in its if in_window(i.created)]
+        defects = [i for i in created_in if i.is_defect]
+        # (item, started, resolved) of the items resolved in the window
+        done_in = [(i, started(i, as_of), r) for i in its if in_window(r := resolved(i, as_of)) and r]
+        points_done = sum(points_at(i, r) or 0.0 for i, _, r in done_in)
+        start = since if since is not None else min(i.created for i in its)
+        weeks = (until - start) / WEEK
+        wip_ages = [days(as_of - s) for i in its
+                    if category_at(i, as_of) == "in_progress" and (s := started(i, as_of))]
+        hours = 0.0
+        for i in its:
+            for started_at, seconds, author in i.worklogs:
+                if in_window(started_at) and started_at <= as_of:
+                    hours += seconds / 3600
+                    authors[(source, project, author)] += seconds / 3600
+        stopped = [c for i in its for c in clocks.get(id(i), []) if c.stopped and in_window(c.stop_at)]
+        kloc = truth.kloc.get((source, project))
+        projects.append({
+            "source": source, "project": project,
+            "issues_total": len(created_in), "issues_done": len(done_in),
+            "defects_total": len(defects),
+            "defects_open": sum(1 for i in defects if category_at(i, as_of) != "done"),
+            "points_done": float(points_done),
+            "defect_density_per_kloc": len(defects) / kloc if kloc else None,
+            "defects_per_100_points": 100 * len(defects) / points_done if points_done else None,
+            "throughput_per_week": len(done_in) / weeks if weeks > 0 else None,
+            "cycle_time_days": stats([days(r - s) for _, s, r in done_in if s is not None]),
+            "lead_time_days": stats([days(r - i.created) for i, _, r in done_in]),
+            "worklog_hours": hours,
+            "wip": len(wip_ages),
+            "wip_age_days_p85": percentile(wip_ages, 0.85) if wip_ages else None,
+            "sla_compliance": sum(c.status == "met" for c in stopped) / len(stopped) if stopped else None,
+        })
+
+    sprints = []
+    for s in sorted(truth.sprints, key=lambda s: (s.source, s.board, s.start, s.sprint_id)):
+        if s.start > as_of:
+            continue
+        closed = s.complete is not None and s.complete <= as_of
+        c = s.complete if closed and s.complete else as_of
+        committed = completed = added = removed = 0.0
+        for i in items:
+            if i.source != s.source:
+                continue
+            if s.sprint_id in sprints_at(i, s.start):
+                committed += points_at(i, s.start) or 0.0
+            if s.sprint_id in sprints_at(i, c) and category_at(i, c) == "done":
+                completed += points_at(i, c) or 0.0
+            # Membership changes as (instant, members before, members after); creation included.
+            changes: list[tuple[datetime, tuple[str, ...], tuple[str, ...]]] = [
+                (i.created, (), i.initial_sprints)]
+            for at, new in i.sprint_changes:
+                changes.append((at, changes[-1][2], new))
+            during = [(at, old, new) for at, old, new in changes if s.start < at <= c]
+            joins = [at for at, old, new in during if s.sprint_id in new and s.sprint_id not in old]
+            leaves = [at for at, old, new in during if s.sprint_id in old and s.sprint_id not in new]
+            if joins:
+                added += points_at(i, joins[0]) or 0.0
+            if leaves:
+                removed += points_at(i, leaves[0]) or 0.0
+        sprints.append({
+            "source": s.source, "board": s.board, "sprint_id": s.sprint_id, "name": s.name,
+            "state": "closed" if closed else "active", "start": s.start, "end": s.end,
+            "complete": s.complete if closed else None,
+            "committed_points": committed, "completed_points": completed,
+            "added_points": added, "removed_points": removed,
+        })
+
+    iterations = []
+    origin = datetime.combine(ITERATION_START, time(0), tzinfo=UTC)
+    length = timedelta(days=ITERATION_DAYS)
+    for source, boards in sorted(truth.trello_boards.items()):
+        for board in sorted(boards):
+            resolved_cards = [(r, points_at(i, r) or 0.0) for i in items
+                              if (i.source, i.project) == (source, board) and (r := resolved(i, as_of))]
+            k = 0
+            while origin + k * length <= as_of:
+                lo, hi = origin + k * length, origin + (k + 1) * length
+                done = float(sum(p for r, p in resolved_cards if lo <= r < hi))
+                iterations.append({"source": source, "project": board, "start": lo, "end": hi,
+                                   "completed_points": done})
+                k += 1
+
+    sla = []
+    for i in sorted(items, key=lambda i: (i.source, i.project, i.key)):
+        if not in_window(i.created):
+            continue
+        for c in sorted(clocks.get(id(i), []), key=lambda c: c.clock):
+            sla.append({"source": i.source, "project": i.project, "item": i.key, "policy": c.policy,
+                        "clock": c.clock, "target_hours": c.target / HOUR, "elapsed_hours": c.elapsed / HOUR,
+                        "status": c.status, "breached_at": c.breached_at})
+
+    return {
+        "schema": "trackpulse.metrics/1",
+        "as_of": as_of,
+        "window": {"since": since, "until": until},
+        "projects": projects,
+        "sprints": sprints,
+        "iterations": iterations,
+        "worklogs_by_author": [{"source": s, "project": p, "author": a, "hours": h}
+                               for (s, p, a), h in sorted(authors.items())],
+        "sla": sla,
+    }
+
+
+# =============================================================================== comparing
+
+def differences(actual: Any, expected: Any, path: str = "$") -> list[str]:
+    """Every place where the CLI's JSON differs from the oracle (floats to 1e-9 relative)."""
+    if isinstance(expected, datetime):
+        if not (isinstance(actual, str) and actual.endswith("Z")):
+            return [f"{path}: {actual!r} is not an ISO 8601 UTC instant with Z "
+                    f"(expected {expected.isoformat()})"]
+        got = datetime.fromisoformat(actual[:-1] + "+00:00")
+        return [] if got == expected else [f"{path}: {actual} != {expected.isoformat()}"]
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: {actual!r} is not an object"]
+        out = []
+        if list(actual) != list(expected):
+            out.append(f"{path}: keys {list(actual)} != {list(expected)}")
+        for k in expected:
+            if k in actual:
+                out += differences(actual[k], expected[k], f"{path}.{k}")
+        return out
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return [f"{path}: {actual!r} is not a list"]
+        out = []
+        if len(actual) != len(expected):
+            out.append(f"{path}: {len(actual)} entries, expected {len(expected)}")
+        for n, (a, e) in enumerate(zip(actual, expected)):
+            out += differences(a, e, f"{path}[{n}{_label(e)}]")
+        return out
+    if isinstance(expected, float):
+        if not isinstance(actual, float):
+            return [f"{path}: {actual!r} is not a float (expected {expected!r})"]
+        ok = math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9)
+        return [] if ok else [f"{path}: {actual!r} != {expected!r}"]
+    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        same = actual == expected and type(actual) is type(expected)
+        return [] if same else [f"{path}: {actual!r} != {expected!r}"]
+    if isinstance(expected, int):
+        ok = isinstance(actual, int) and not isinstance(actual, bool) and actual == expected
+        return [] if ok else [f"{path}: {actual!r} != {expected!r}"]
+    raise TypeError(f"{path}: unexpected oracle value {expected!r}")
+
+
+def _label(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return ""
+    parts = [str(entry[k]) for k in ("project", "sprint_id", "item", "clock", "author") if k in entry]
+    if "start" in entry and "sprint_id" not in entry:
+        parts.append(entry["start"].date().isoformat())
+    return " " + "/".join(parts)
+
+
+def assert_matches_oracle(actual: dict[str, Any], expected: dict[str, Any]) -> None:
+    diffs = differences(actual, expected)
+    assert not diffs, f"{len(diffs)} differences between `trackpulse metrics --json` and the oracle:\n" + \
+        "\n".join(diffs[:60])
+
+
+# =============================================================================== the worlds
+
+def build_jira_world(seed: int) -> JiraWorld:
+    """A generated site, then a few days of life: mutations, a sprint closed and the next started."""
+    w = JiraWorld.generate(seed, projects=2, issues_per_project=60, now=NOW)
+    w.advance(timedelta(hours=5))
+    w.mutate(seed * 10 + 1, fraction=0.12)
+    w.advance(timedelta(hours=3))
+    board = next(b for b in w.boards.values() if b.project_key == "ABC" and b.type == "scrum")
+    active = next(s for s in w.board_sprints(board.id) if s.state == "active")
+    w.close_sprint(active.id)  # unfinished issues carried over into the next sprint
+    w.advance(timedelta(hours=1))
+    following = next(s for s in w.board_sprints(board.id) if s.state == "future")
+    w.start_sprint(following.id)
+    w.advance(timedelta(hours=2))
+    todo = [i for i in w.live_issues() if i.project_key == "ABC" and following.id not in i.sprints]
+    for issue in todo[:3]:  # added mid-sprint
+        w.add_to_sprint(issue.nid, following.id)
+    w.set_story_points(todo[0].nid, 8.0)
+    members = [i for i in w.live_issues() if following.id in i.sprints and i.status_category != "done"]
+    if members:
+        w.advance(timedelta(minutes=30))
+        w.set_sprints(members[-1].nid, tuple(x for x in members[-1].sprints if x != following.id))  # removed
+    w.advance(timedelta(days=1))  # WINDOW_AS_OF falls in here
+    w.mutate(seed * 10 + 2, fraction=0.12)
+    w.advance(timedelta(hours=7))
+    w.mutate(seed * 10 + 3, fraction=0.12)
+    w.advance(timedelta(minutes=10))
+    return w
+
+
+def build_trello_world(seed: int) -> TrelloWorld:
+    w = TrelloWorld.generate(seed, boards=2, cards_per_board=40, actions_per_card=7, now=NOW)
+    w.mutate(25)
+    w.advance(86400)
+    w.mutate(25)
+    w.advance(600)
+    return w
+
+
+@dataclass
+class Synced:
+    """Three simulators synced into one store, with their truth and the config file."""
+
+    config_path: Path
+    truths: dict[str, Truth]
+    nows: dict[str, datetime]
+    policies: list[dict[str, Any]]
+
+    def truth(self, *sources: str) -> Truth:
+        out = Truth()
+        for s in sources or self.truths:
+            out = out.merged(self.truths[s])
+        return out
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(v)
+
+
+def to_toml(cfg: dict[str, Any]) -> str:
+    lines = ["[store]", f"url = {toml_value(cfg['store']['url'])}", ""]
+    for src in cfg["sources"]:
+        lines.append("[[sources]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in src.items()]
+        lines.append("")
+    for name, cal in cfg["sla"]["calendars"].items():
+        lines.append(f"[sla.calendars.{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in cal.items()]
+        lines.append("")
+    for p in cfg["sla"]["policies"]:
+        lines.append("[[sla.policies]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in p.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    cloud, dc, trello = build_jira_world(3), build_jira_world(8), build_trello_world(5)
+    boards = sorted(trello.boards)
+    with ExitStack() as stack:
+        cloud_url = stack.enter_context(serve_in_thread(create_jira_app(cloud, profile="cloud")))
+        dc_url = stack.enter_context(serve_in_thread(create_jira_app(dc, profile="dc")))
+        trello_url = stack.enter_context(serve_in_thread(create_trello_app(
+            trello, key=TRELLO_KEY, token=TRELLO_TOKEN, app_secret=TRELLO_SECRET)))
+        policies = sla_policies(boards[0])
+        cfg_dict: dict[str, Any] = {
+            "store": {"url": f"sqlite:///{tmp}/store.db"},
+            "sources": [
+                {"name": "jira-cloud", "kind": "jira", "url": cloud_url, "email": "sim@example.com",
+                 "token": "sim-token", "projects": ["ABC", "DEF"], "kloc": {"ABC": 12.5}, "max_retries": 2},
+                {"name": "jira-dc", "kind": "jira", "url": dc_url, "token": "sim-token",
+                 "projects": ["ABC", "DEF"], "max_retries": 2},
+                {"name": "team-trello", "kind": "trello", "api_url": trello_url, "key": TRELLO_KEY,
+                 "token": TRELLO_TOKEN, "app_secret": TRELLO_SECRET, "boards": boards,
+                 "done_lists": DONE_LISTS, "in_progress_lists": IN_PROGRESS_LISTS,
+                 "defect_labels": DEFECT_LABELS, "priority_labels": PRIORITY_LABELS, "points_field": "Points",
+                 "iteration_days": ITERATION_DAYS, "iteration_start": ITERATION_START.isoformat(),
+                 "kloc": {boards[1]: 3.0}, "requests_per_second": 0, "max_retries": 2},
+            ],
+            "sla": {"calendars": CALENDARS, "policies": policies},
+        }
+        cfg = parse_config(cfg_dict)
+        store = open_store(cfg.store.url)
+        try:
+            for source in cfg.sources:
+                sync_source(store, source, full=True)
+        finally:
+            store.dispose()
+    config_path = tmp / "trackpulse.toml"
+    config_path.write_text(to_toml(cfg_dict), encoding="utf-8")
+    truths = {"jira-cloud": jira_truth(cloud, "jira-cloud"), "jira-dc": jira_truth(dc, "jira-dc"),
+              "team-trello": trello_truth(trello, "team-trello", boards)}
+    truths["jira-cloud"].kloc[("jira-cloud", "ABC")] = 12.5
+    truths["team-trello"].kloc[("team-trello", boards[1])] = 3.0
+    yield Synced(config_path, truths, {"jira-cloud": cloud.now, "jira-dc": dc.now, "team-trello": trello.now},
+                 policies)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def metrics_json(config: Path, *args: str) -> dict[str, Any]:
+    """`trackpulse --config FILE metrics --json ARGS` as users run it; stdout holds the JSON alone."""
+    exe = Path(sys.executable).with_name("trackpulse")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "trackpulse"]
+    proc = subprocess.run([*cmd, "--config", str(config), "metrics", "--json", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "TRACKPULSE_DEBUG": "1"})
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr}"
+    return json.loads(proc.stdout)
+
+
+# =============================================================================== the tests
+
+@pytest.mark.parametrize("source", ["jira-cloud", "jira-dc", "team-trello"])
+def test_metrics_json_equals_the_oracle_computed_from_the_simulators_events(synced: Synced,
+                                                                            source: str) -> None:
+    as_of = synced.nows[source]
+    report = metrics_json(synced.config_path, "--as-of", iso(as_of), "--source", source)
+    expected = oracle_report(synced.truth(source), synced.policies, as_of=as_of)
+    # The worlds are rich enough that every section has something to compare.
+    assert expected["projects"] and expected["sla"]
+    assert expected["sprints"] if source != "team-trello" else expected["iterations"]
+    assert any(p["worklog_hours"] for p in expected["projects"]) or source == "team-trello"
+    assert {c["status"] for c in expected["sla"]} >= {"met", "breached"}
+    assert_matches_oracle(report, expected)
+
+
+def test_metrics_window_and_as_of_over_every_source_equal_the_oracle(synced: Synced) -> None:
+    report = metrics_json(synced.config_path, "--as-of", iso(WINDOW_AS_OF), "--since", iso(WINDOW_SINCE),
+                          "--until", iso(WINDOW_UNTIL))
+    expected = oracle_report(synced.truth(), synced.policies, as_of=WINDOW_AS_OF, since=WINDOW_SINCE,
+                             until=WINDOW_UNTIL)
+    # The evaluation time falls inside the worlds' later life: something happened after it.
+    assert any(s["state"] == "active" and s["complete"] is None for s in expected["sprints"])
+    assert_matches_oracle(report, expected)
