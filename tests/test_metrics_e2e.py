@@ -227,9 +227,11 @@ def trello_truth(world: TrelloWorld, source: str, boards: list[str]) -> Truth:
         points: list[tuple[datetime, float | None]] = []
         comments: list[tuple[datetime, str | None]] = []
         in_list = None
+        creator = None
         for a in actions:
             d, kind = a["data"], a["type"]
             if kind in ("createCard", "copyCard", "convertToCardFromCheckItem"):
+                creator = a["idMemberCreator"]
                 states.append((created, d["list"]["name"], trello_category(d["list"]["name"])))
                 in_list = d["list"]["id"]
             elif kind == "moveCardToBoard":
@@ -253,8 +255,9 @@ def trello_truth(world: TrelloWorld, source: str, boards: list[str]) -> Truth:
             source=source, project=card.board_id, key=card.short_link, created=created,
             type="Bug" if is_defect else "Card",
             priority=next((p for p in PRIORITY_LABELS if p.casefold() in labels), None), is_defect=is_defect,
-            # Trello has no reporter field; METRICS.md gives Trello none, so every comment is a response.
-            reporter=None, states=states, initial_points=None, points_changes=points, comments=comments,
+            # A card's reporter is the member whose action created it on this board (a card
+            # that arrived from another board has no creation action here: no reporter).
+            reporter=creator, states=states, initial_points=None, points_changes=points, comments=comments,
         ))
         # The world's current value is the end of the points history.
         assert (points[-1][1] if points else None) == card.points, card.id

@@ -46,6 +46,19 @@ def test_full_sync_stores_exactly_the_simulators_boards_cards_moves_and_points(s
     assert cursor == world.boards[boards[0]].action_ids[-1]  # the newest action id: tracker data
 
 
+def test_card_reporter_is_the_member_who_created_it(store: Any) -> None:
+    world = TrelloWorld.generate(7, boards=1, cards_per_board=30)
+    boards = list(world.boards)
+    creators = {a["data"]["card"]["id"]: a["idMemberCreator"] for a in world.boards[boards[0]].actions
+                if a["type"] in ("createCard", "copyCard", "convertToCardFromCheckItem")}
+    with running(world) as sim:
+        sync(source_cfg(sim.url, boards), store, full=True)
+    with store.transaction() as s:
+        reporters = {r.item_id: r.reporter for r in s.execute(sa.select(Item)).scalars() if not r.deleted}
+    assert reporters and all(reporters[c] == creators[c] for c in reporters if c in creators)
+    assert sum(1 for c in reporters if c in creators) >= 20
+
+
 def test_incremental_sync_fetches_only_new_actions_and_converges_to_a_full_sync(store_factory: Any,
                                                                                 store: Any) -> None:
     world = TrelloWorld.generate(11, boards=1, cards_per_board=60)

@@ -45,7 +45,7 @@ from trackpulse.sync_api import CheckResult, NoProgress, Progress, SyncResult
 
 from .api import PAGE_LIMIT, PyTrelloTransport, TrelloApi
 from .mapping import BoardMapping, card_to_item, list_statuses, parse_date, points_field_ids
-from .rows import item_fingerprint, save_points_fields, write_actions
+from .rows import fill_reporters, item_fingerprint, save_points_fields, write_actions
 
 SINCE_CURSOR = "actions:{board}"
 _FINGERPRINT_COLUMNS = (Item.item_id, Item.updated, Item.status_id, Item.archived, Item.points, Item.priority,
@@ -210,6 +210,7 @@ class TrelloConnector:
                 stored.update({r.item_id: item_fingerprint(r) for r in rows})
             items = [i for i in items if stored.get(i.item_id) != item_fingerprint(i)]
         writer.apply_bundles(s, self.cfg.name, [ItemBundle(item=i, item_id=i.item_id) for i in items])
+        fill_reporters(s, self.cfg.name, [i.item_id for i in items])
         return len(items)
 
 

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from trackpulse.config import TrelloSourceConfig
 from trackpulse.records import ItemBundle, ItemRecord, StatusRecord
 from trackpulse.store import writer
-from trackpulse.store.models import Comment, Item, StatusDef
+from trackpulse.store.models import Comment, History, Item, StatusDef
 
-from .mapping import ActionRows, BoardMapping, card_from_action, card_to_item, created_from_id, map_action
+from .mapping import CREATION_TYPES, ActionRows, BoardMapping, card_from_action, card_to_item, created_from_id, map_action
 
 POINTS_FIELD_CURSOR = "points-field:{board}"
 
@@ -57,10 +57,13 @@ def write_actions(session: Session, mapping: BoardMapping, actions: Sequence[dic
     bundles: dict[str, ItemBundle] = {}
     gone: list[tuple[ActionRows, dict[str, Any]]] = []
     dead_comments: list[tuple[str, str]] = []
+    creators: dict[str, str] = {}
     for action in actions:
         rows = map_action(mapping, action)
         if rows.card_id is None:
             continue
+        if action.get("type") in CREATION_TYPES and action.get("idMemberCreator"):
+            creators[rows.card_id] = str(action["idMemberCreator"])
         bundle = bundles.get(rows.card_id)
         if bundle is None:
             bundle = bundles[rows.card_id] = ItemBundle(item=None, item_id=rows.card_id, histories=[])
@@ -92,8 +95,38 @@ def write_actions(session: Session, mapping: BoardMapping, actions: Sequence[dic
             b.partial_comments = [c for c in b.partial_comments if c.comment_id not in dead]
             counts.comments += len(b.partial_comments)
     writer.apply_bundles(session, source, list(bundles.values()))
+    record_creators(session, source, creators)
     counts.deleted += remove_cards(session, mapping, gone)
     return counts
+
+
+def fill_reporters(session: Session, source: str, card_ids: Iterable[str]) -> None:
+    """Cards just written without a reporter take it from their stored creation action."""
+    ids = list(card_ids)
+    for i in range(0, len(ids), 5000):
+        missing = set(session.execute(sa.select(Item.item_id).where(
+            Item.source == source, Item.item_id.in_(ids[i:i + 5000]), Item.reporter.is_(None)  # type: ignore[attr-defined,union-attr]
+        )).scalars())
+        if not missing:
+            continue
+        creators: dict[str, str] = {}
+        for item_id, author, raw in session.execute(sa.select(History.item_id, History.author, History.raw).where(
+            History.source == source, History.item_id.in_(missing)  # type: ignore[attr-defined]
+        )):
+            if author and (raw or {}).get("type") in CREATION_TYPES:
+                creators[item_id] = author
+        record_creators(session, source, creators)
+
+
+def record_creators(session: Session, source: str, creators: dict[str, str]) -> None:
+    """A card's reporter is the member who created it (the card JSON does not say who).
+
+    Only fills a missing reporter: the creation action is the oldest of a card, and the
+    card row may be written before or after it (backward walks, webhooks)."""
+    for card_id, member in creators.items():
+        session.execute(sa.update(Item).where(
+            Item.source == source, Item.item_id == card_id, Item.reporter.is_(None)  # type: ignore[union-attr,arg-type]
+        ).values(reporter=member))
 
 
 def remove_cards(session: Session, mapping: BoardMapping, gone: Sequence[tuple[ActionRows, dict[str, Any]]]) -> int:

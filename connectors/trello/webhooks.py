@@ -36,7 +36,7 @@ from trackpulse.store.models import Comment, History, Item
 
 from .connector import TrelloConnector
 from .mapping import CREATION_TYPES, STATE_TYPES, apply_action_to_card, card_to_item, parse_date
-from .rows import load_mapping, write_actions
+from .rows import fill_reporters, load_mapping, write_actions
 
 # Actions that may bring a card we hold as deleted back (it had left for an untracked board).
 _ARRIVALS = CREATION_TYPES | {"moveCardToBoard"}
@@ -121,6 +121,7 @@ def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, 
                         writer.upsert_statuses(s, source, mapping.new_statuses)
                         mapping.new_statuses.clear()
                     writer.apply_bundles(s, source, [ItemBundle(item=item, item_id=card_id)])
+                    fill_reporters(s, source, [card_id])
         if counts.deleted:
             outcome += " (card deleted)"
     return outcome

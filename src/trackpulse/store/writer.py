@@ -60,10 +60,12 @@ def upsert(
     *,
     update: Sequence[str] | None = None,
     newer_than: str | None = None,
+    keep_known: Sequence[str] = (),
 ) -> None:
     """Insert rows; on key conflict update `update` columns (all non-key by default),
     or do nothing when `update` is empty. With `newer_than`, only replace a stored row
-    whose column of that name is not newer than the incoming one."""
+    whose column of that name is not newer than the incoming one. `keep_known` columns
+    keep their stored value when the incoming one is None."""
     if not rows:
         return
     table = model.__table__  # type: ignore[attr-defined]
@@ -80,9 +82,11 @@ def upsert(
         where = None
         if newer_than:
             where = table.c[newer_than] <= stmt.excluded[newer_than]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys, set_={c: stmt.excluded[c] for c in update}, where=where
-        )
+        set_ = {c: stmt.excluded[c] for c in update}
+        for c in keep_known:
+            # An incoming unknown (None) never erases what another path already learned.
+            set_[c] = sa.func.coalesce(stmt.excluded[c], table.c[c])
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=set_, where=where)
     session.execute(stmt, list(rows))
 
 
@@ -100,7 +104,8 @@ def _item_row(source: str, bundle: ItemBundle) -> dict[str, Any]:
 def apply_bundles(session: Session, source: str, bundles: Sequence[ItemBundle]) -> None:
     """Write items with their histories, worklogs and comments (the one write path)."""
     items = [_item_row(source, b) for b in bundles if b.item is not None]
-    upsert(session, Item, items, newer_than="updated")
+    # Trello cards carry no creator: the connector fills `reporter` from creation actions.
+    upsert(session, Item, items, newer_than="updated", keep_known=("reporter", "reporter_name"))
 
     histories: list[dict[str, Any]] = []
     transitions: list[dict[str, Any]] = []
