@@ -5,7 +5,7 @@ Bulk reads go through `httpx` (via `TrackerHttp`); py-trello is used where it fi
 member/board checks and webhook registration, through `PyTrelloTransport`, a `requests`-shaped
 shim that points its hard-coded https://api.trello.com at the configured `api_url` and sends
 through the same `TrackerHttp` (so pacing, 429 recovery and our errors apply to it too).
-docs/architecture-trello.md says why bulk paths do not use py-trello.
+docs/architecture.md ("Why httpx and not py-trello") says why bulk paths do not use py-trello.
 
 Rate limits (API_NOTES.md §9): 100 requests per 10 s per token, 300 per key, 429 with a JSON
 body and no Retry-After. We pace with `TrackerHttp`'s token bucket (`requests_per_second`,
