@@ -4,11 +4,13 @@
 - `mapping.py`: Jira JSON → normalised records, pure;
 - `sync.py`: the connector (`check`, `sync`): what is fetched, in which order, committed how;
 - `webhook.py`: `apply_webhook`, one delivery through the same mapping and writer;
-- `rederive.py`: rebuild derived rows from stored raw JSON after a mapping change.
+- `rederive.py`: rebuild derived rows from stored raw JSON after a mapping change;
+- `registration.py`: `register_webhook`, the admin webhook that pushes this source's events.
 """
 
 from trackpulse.connectors.jira.rederive import rederive
+from trackpulse.connectors.jira.registration import register_webhook
 from trackpulse.connectors.jira.sync import JiraConnector, open_connector
 from trackpulse.connectors.jira.webhook import apply_webhook
 
-__all__ = ["JiraConnector", "apply_webhook", "open_connector", "rederive"]
+__all__ = ["JiraConnector", "apply_webhook", "open_connector", "rederive", "register_webhook"]

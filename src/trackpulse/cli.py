@@ -398,6 +398,83 @@ def serve(
                schedule=not no_schedule, announce=err)
 
 
+# --------------------------------------------------------------------------- webhooks
+
+webhooks_app = typer.Typer(
+    help="Register trackpulse's webhook endpoints with the trackers.",
+    no_args_is_help=True, rich_markup_mode="rich",
+)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+def _callback_url(cfg: AppConfig, src: Any, base: str | None) -> str:
+    if src.kind == "trello" and src.callback_url and not base:
+        return str(src.callback_url)
+    root = base or cfg.server.public_url
+    if not root:
+        raise ConfigError("set server.public_url (the address trackers reach `serve` at) or pass --url",
+                          key="server.public_url")
+    return f"{root.rstrip('/')}/webhooks/{src.kind}/{src.name}"
+
+
+@webhooks_app.command(
+    "register",
+    epilog=(
+        "[bold]Examples:[/bold]\n\n  trackpulse webhooks register\n\n"
+        "  trackpulse webhooks register --source team-trello --url https://tp.example.com\n\n"
+        "Trello first sends a HEAD to the callback URL: `trackpulse serve` must be reachable there. "
+        "Jira admin webhooks need an administrator's token; without one, register the URL printed here "
+        "in Jira (Settings → System → WebHooks) with the source's webhook_secret."
+    ),
+)
+def webhooks_register(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
+    url: Annotated[str | None, typer.Option(
+        "--url", help="Public base URL of `trackpulse serve` (default server.public_url).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the registrations as JSON.")] = False,
+) -> None:
+    """Create (once) a Trello webhook per configured board and a Jira admin webhook per Jira source."""
+    cfg = _cfg(ctx)
+    sources = [cfg.source(source)] if source else list(cfg.sources)
+    if not sources:
+        raise _no_sources()
+    rows: list[dict[str, Any]] = []
+    failures: list[TrackpulseError] = []
+    for src in sources:
+        try:
+            callback = _callback_url(cfg, src, url)
+            if src.kind == "trello":
+                from trackpulse.connectors.trello import register_webhooks
+
+                for r in register_webhooks(src, callback):
+                    rows.append({"source": src.name, "target": f"board {r.board_id}", "callback_url": callback,
+                                 "webhook": r.webhook_id, "created": r.created})
+            else:
+                from trackpulse.connectors.jira import register_webhook
+
+                j = register_webhook(src, callback)
+                rows.append({"source": src.name, "target": "admin webhook", "callback_url": callback,
+                             "webhook": j.webhook, "created": j.created})
+        except TrackpulseError as exc:
+            if exc.exit_code == EXIT_USAGE:
+                raise
+            failures.append(exc)
+    if json_output:
+        _print_json({"registrations": rows, "errors": [e.one_line() for e in failures]})
+    else:
+        table = Table(title="webhooks")
+        for col in ("source", "target", "callback URL", "webhook", "created"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["source"], r["target"], r["callback_url"], r["webhook"], "yes" if r["created"] else "existed")
+        out.print(table)
+    for e in failures:
+        err.print(e.one_line(), markup=False)
+    if failures:
+        raise typer.Exit(EXIT_FAILED)
+
+
 # --------------------------------------------------------------------------- demo
 
 
