@@ -63,7 +63,9 @@ def sprint_table(report: Mapping[str, Any], extras: Mapping[str, Any] | None = N
                       (s["complete"] or "")[:10], _fmt(s["committed_points"]), _fmt(s["completed_points"]),
                       _fmt(s["added_points"]), _fmt(s["removed_points"]))
     if extras and extras.get("velocity"):
-        caption = ", ".join(f"board {v['board']}: {_fmt(v['velocity_avg_3'])}" for v in extras["velocity"])
+        # Board ids repeat across sources (two Jiras both have a board 1): name the source too.
+        caption = ", ".join(f"{v['source']} board {v['board']}: {_fmt(v['velocity_avg_3'])}"
+                            for v in extras["velocity"])
         table.caption = f"velocity_avg_3 — {caption}"
     return table
 
