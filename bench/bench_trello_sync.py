@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from trackpulse.connectors.trello.connector import TrelloConnector
 
 from trackpulse.config import TrelloSourceConfig
-from trackpulse.connectors.trello.connector import TrelloConnector
 from trackpulse.simulator.runner import serve_in_thread
 from trackpulse.simulator.trello_app import create_trello_app
 from trackpulse.simulator.trello_world import TrelloWorld

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from types import ModuleType
 
 import httpx
 
@@ -20,7 +21,7 @@ from trackpulse.store.writer import record_run
 from trackpulse.sync_api import NoProgress, Progress, SyncResult
 
 
-def connector_module(kind: str):  # type: ignore[no-untyped-def]
+def connector_module(kind: str) -> ModuleType:
     return importlib.import_module(f"trackpulse.connectors.{kind}")
 
 
@@ -33,7 +34,7 @@ def sync_source(
     client: httpx.Client | None = None,
 ) -> SyncResult:
     progress = progress or NoProgress()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     with store.transaction() as s:
         record_run(s, source.name, source.kind, last_run_started=started, last_run_finished=None)
     t0 = time.perf_counter()
@@ -42,12 +43,12 @@ def sync_source(
         result = connector.sync(store, full=full, progress=progress)
     except TrackpulseError as exc:
         with store.transaction() as s:
-            record_run(s, source.name, source.kind, last_run_finished=datetime.now(timezone.utc),
+            record_run(s, source.name, source.kind, last_run_finished=datetime.now(UTC),
                        last_error=exc.one_line(), last_run_requests=connector.http.stats.requests)
         raise
     result.seconds = time.perf_counter() - t0
     result.requests = connector.http.stats.requests
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     with store.transaction() as s:
         record_run(s, source.name, source.kind, last_run_finished=finished, last_success=finished,
                    last_error=None, last_run_requests=result.requests)

@@ -259,8 +259,8 @@ def _norm(v: Any) -> Any:
 
 
 def assert_same_rows(a: dict[str, list[tuple[Any, ...]]], b: dict[str, list[tuple[Any, ...]]]) -> None:
-    for table in a:
-        sa_, sb = set(a[table]), set(b[table])
+    for table, rows in a.items():
+        sa_, sb = set(rows), set(b[table])
         assert sa_ == sb, (
             f"{table}: {len(sa_ - sb)} rows only in the first store, {len(sb - sa_)} only in the "
             f"second; e.g. {sorted(sa_ - sb, key=repr)[:2]} vs {sorted(sb - sa_, key=repr)[:2]}"

@@ -20,7 +20,7 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKPULSE_", "JIRA_", "TRELLO_"))}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "trackpulse", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from test_cli_commands import SIM_EMAIL, SIM_TOKEN, run_cli
 from test_trello_support import APP_SECRET, KEY, TOKEN
+
 from trackpulse.config import load_config
 from trackpulse.server.app import close_app, create_app
 from trackpulse.simulator.jira_app import create_jira_app

@@ -115,7 +115,7 @@ def test_full_sync_stores_exactly_what_the_simulator_holds(
     assert _by_item(store, SprintChange, cfg.name) == count(F_SPRINT)
     assert _by_item(store, EstimateChange, cfg.name) == count(F_POINTS)
     assert _by_item(store, Worklog, cfg.name, Worklog.seconds) == Counter(
-        {iid: s for iid, i in live.items() if (s := sum(w.seconds for w in i.live_worklogs))}
+        {iid: s for iid, i in live.items() if (s := sum(w.seconds for w in i.live_worklogs))}  # noqa: RUF018
     )
     assert _by_item(store, Comment, cfg.name) == Counter(
         {iid: len(i.live_comments) for iid, i in live.items() if i.live_comments}
@@ -199,7 +199,7 @@ def test_full_sync_tombstones_issues_the_tracker_no_longer_has(
     world = sim.world
     cfg = sim.source()
     open_connector(cfg).sync(store, full=True)
-    victim = sorted(world.live_issues(), key=lambda i: -len(i.live_worklogs))[0]
+    victim = min(world.live_issues(), key=lambda i: -len(i.live_worklogs))
     world.advance(timedelta(hours=1))
     world.delete_issue(victim.nid)
     world.advance(timedelta(minutes=2))

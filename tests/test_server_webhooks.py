@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +209,7 @@ def test_stored_unprocessed_deliveries_are_applied_when_the_server_starts(tmp_pa
     cfg = make_config(tmp_path)
     store = open_store(cfg.store.url)
     with store.transaction() as s:  # as if the last server stopped between storing and applying
-        s.add(WebhookDelivery(source="acme", delivery_id="left-over", received_at=datetime.now(timezone.utc),
+        s.add(WebhookDelivery(source="acme", delivery_id="left-over", received_at=datetime.now(UTC),
                               event="jira:issue_created", body=json.loads(issue_body())))
     app = create_app(cfg, store)
     try:

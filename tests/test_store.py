@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ from trackpulse.store import writer
 from trackpulse.store.db import Store, open_store
 from trackpulse.store.models import Comment, History, Item, Transition, Worklog
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _postgres_url() -> str | None:
@@ -130,11 +130,10 @@ def test_complete_worklog_list_marks_missing_worklogs_deleted(any_store: Store) 
 
 
 def test_failed_transaction_leaves_page_and_cursor_as_they_were(any_store: Store) -> None:
-    with pytest.raises(RuntimeError):
-        with any_store.transaction() as s:
-            writer.apply_bundles(s, "s", [_bundle(_item())])
-            writer.set_cursor(s, "s", "issues", "123")
-            raise RuntimeError("killed mid-page")
+    with pytest.raises(RuntimeError), any_store.transaction() as s:
+        writer.apply_bundles(s, "s", [_bundle(_item())])
+        writer.set_cursor(s, "s", "issues", "123")
+        raise RuntimeError("killed mid-page")
     with any_store.session() as s:
         assert writer.get_cursor(s, "s", "issues") is None
     assert _count(any_store, Item) == 0
@@ -148,9 +147,8 @@ def test_instants_come_back_as_utc_aware(any_store: Store) -> None:
 
 
 def test_naive_datetimes_are_refused(any_store: Store) -> None:
-    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
-        with any_store.transaction() as s:
-            writer.apply_bundles(s, "s", [_bundle(_item(created=datetime(2026, 3, 2, 9, 0)))])
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"), any_store.transaction() as s:
+        writer.apply_bundles(s, "s", [_bundle(_item(created=datetime(2026, 3, 2, 9, 0)))])
 
 
 def test_opening_twice_runs_migrations_once(any_store: Store) -> None:

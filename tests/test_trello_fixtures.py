@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from trackpulse.connectors.trello.mapping import BoardMapping, card_to_item, list_statuses, points_field_ids
 
 from trackpulse.config import TrelloSourceConfig
-from trackpulse.connectors.trello.mapping import BoardMapping, card_to_item, list_statuses, points_field_ids
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "trello"
 pytestmark = pytest.mark.skipif(not (FIXTURES / "cards.json").exists(),
@@ -60,8 +60,8 @@ def test_recorded_cards_parse_into_the_expected_items() -> None:
         names = [lb["name"] for lb in card["labels"]]
         assert item.item_id == card["id"] and item.key == card["shortLink"] and item.project == card["idBoard"]
         assert item.summary == card["name"]
-        assert item.created == datetime.fromtimestamp(int(card["id"][:8], 16), tz=timezone.utc)
-        assert item.updated == datetime.fromisoformat(card["dateLastActivity"].replace("Z", "+00:00"))
+        assert item.created == datetime.fromtimestamp(int(card["id"][:8], 16), tz=UTC)
+        assert item.updated == datetime.fromisoformat(card["dateLastActivity"].replace("Z", "+00:00"))  # noqa: FURB162
         assert item.updated.tzinfo is not None
         lst = next(x for x in _items("lists") if x["id"] == card["idList"])
         assert (item.status_id, item.status_name) == (lst["id"], lst["name"])

@@ -6,11 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from trackpulse.connectors.trello.connector import TrelloConnector
-from trackpulse.errors import AuthError, RequestFailed
-from trackpulse.simulator.trello_world import TrelloWorld
-
 from test_trello_support import (
     SOURCE,
     TOKEN,
@@ -20,6 +15,10 @@ from test_trello_support import (
     source_cfg,
     sync,
 )
+from trackpulse.connectors.trello.connector import TrelloConnector
+
+from trackpulse.errors import AuthError, RequestFailed
+from trackpulse.simulator.trello_world import TrelloWorld
 
 
 def test_a_storm_of_429s_is_ridden_out_without_losing_data(tmp_path: Any) -> None:

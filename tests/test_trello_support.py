@@ -18,9 +18,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from trackpulse.connectors.trello import apply_webhook, verify_trello_signature
 
 from trackpulse.config import TrelloSourceConfig
-from trackpulse.connectors.trello import apply_webhook, verify_trello_signature
 from trackpulse.errors import WebhookRejected
 from trackpulse.simulator.runner import serve_in_thread
 from trackpulse.simulator.trello_app import TrelloSimulator, create_trello_app

@@ -7,14 +7,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
-from trackpulse.errors import RequestFailed
-from trackpulse.simulator.ratelimit import FaultRule
-from trackpulse.simulator.trello_world import FLOW, TrelloWorld
-from trackpulse.store import writer
-from trackpulse.store.models import Item, StatusDef
-from trackpulse.store.writer import get_cursor
-
 from test_trello_support import (
     SOURCE,
     assert_same_store,
@@ -22,9 +14,16 @@ from test_trello_support import (
     fresh_store,
     running,
     source_cfg,
-    sync,
     store_state,
+    sync,
 )
+
+from trackpulse.errors import RequestFailed
+from trackpulse.simulator.ratelimit import FaultRule
+from trackpulse.simulator.trello_world import FLOW, TrelloWorld
+from trackpulse.store import writer
+from trackpulse.store.models import Item, StatusDef
+from trackpulse.store.writer import get_cursor
 
 
 def test_full_sync_stores_exactly_the_simulators_boards_cards_moves_and_points(store: Any) -> None:
@@ -159,7 +158,7 @@ def test_killed_sync_resumes_without_losing_or_duplicating(store: Any) -> None:
         world.mutate(15)
         sim.sim.reset_stats()
         sync(cfg, store, full=False, page_limit=100)
-        first_page = [r for r in sim.sim.requests if r.path.endswith("/actions")][0]
+        first_page = next(r for r in sim.sim.requests if r.path.endswith("/actions"))
         assert "before" in first_page.params  # resumed where it stopped, not from the top
         sync(cfg, store, full=False, page_limit=100)
         assert_store_matches_world(store, world, [board])

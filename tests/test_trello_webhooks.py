@@ -12,25 +12,24 @@ from typing import Any
 
 import httpx
 import pytest
-
-from trackpulse.config import TrelloSourceConfig
-from trackpulse.connectors.trello import apply_webhook, register_webhooks, verify_trello_signature
-from trackpulse.errors import RequestFailed, WebhookRejected
-from trackpulse.simulator.trello_world import TrelloWorld
-from trackpulse.store.models import Item
-
 from test_trello_support import (
     APP_SECRET,
-    assert_same_store,
     SOURCE,
     TOKEN,
+    assert_same_store,
     fresh_store,
     running,
     source_cfg,
-    sync,
     store_state,
+    sync,
     webhook_receiver,
 )
+from trackpulse.connectors.trello import apply_webhook, register_webhooks, verify_trello_signature
+
+from trackpulse.config import TrelloSourceConfig
+from trackpulse.errors import RequestFailed, WebhookRejected
+from trackpulse.simulator.trello_world import TrelloWorld
+from trackpulse.store.models import Item
 
 CALLBACK = "https://hooks.example.com/webhooks/trello/team-trello"
 

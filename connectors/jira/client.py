@@ -47,7 +47,7 @@ def rate_window_reset(resp: httpx.Response) -> float | None:
     if not value:
         return None
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(value)
     except ValueError:
         return None
     if when.tzinfo is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 from trackpulse.connectors.jira import mapping as jm
 
 from trackpulse.config import JiraSourceConfig
@@ -74,9 +75,9 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
     last = ""
     while True:
         rows = session.execute(
-            sa.select(Item.item_id, Item.raw)
-            .where(Item.source == source, Item.item_id > last)  # type: ignore[arg-type]
-            .order_by(Item.item_id)
+            sa.select(col(Item.item_id), col(Item.raw))
+            .where(col(Item.source) == source, col(Item.item_id) > last)
+            .order_by(col(Item.item_id))
             .limit(_BATCH)
         ).all()
         if not rows:
@@ -96,16 +97,16 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
         last = rows[-1][0]
 
     for model in (Transition, SprintChange, EstimateChange):
-        session.execute(sa.delete(model).where(model.source == source))  # type: ignore[attr-defined]
+        session.execute(sa.delete(model).where(col(model.source) == source))
     last_key: tuple[str, str] = ("", "")
     while True:
         hrows = session.execute(
-            sa.select(History.item_id, History.history_id, History.at, History.raw)
+            sa.select(col(History.item_id), col(History.history_id), col(History.at), col(History.raw))
             .where(
-                History.source == source,  # type: ignore[arg-type]
-                sa.tuple_(History.item_id, History.history_id) > sa.tuple_(*last_key),
+                col(History.source) == source,
+                sa.tuple_(col(History.item_id), col(History.history_id)) > sa.tuple_(*last_key),
             )
-            .order_by(History.item_id, History.history_id)
+            .order_by(col(History.item_id), col(History.history_id))
             .limit(_BATCH)
         ).all()
         if not hrows:

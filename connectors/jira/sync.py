@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlmodel import col
 from trackpulse.connectors.jira import mapping as jm
 from trackpulse.connectors.jira.client import (
     BULKFETCH_MAX,
@@ -577,8 +578,8 @@ class JiraConnector:
             return set()
         with store.transaction() as s:
             rows = s.execute(
-                sa.select(Item.item_id).where(Item.source == self.source, Item.item_id.in_(ids))
-            ).scalars()  # type: ignore[attr-defined]
+                sa.select(col(Item.item_id)).where(col(Item.source) == self.source, col(Item.item_id).in_(ids))
+            ).scalars()
             return set(rows)
 
     def _commit(
@@ -708,18 +709,20 @@ class JiraConnector:
             if plan.full and alive is not None:
                 before = set(
                     s.execute(
-                        sa.select(Item.item_id).where(Item.source == self.source, Item.deleted.is_(False))
+                        sa.select(col(Item.item_id)).where(
+                            col(Item.source) == self.source, col(Item.deleted).is_(False)
+                        )
                     ).scalars()
-                )  # type: ignore[attr-defined]
+                )
                 result.deleted = reconcile_deleted_items(s, self.source, alive, at)
                 gone = sorted(before - alive)
                 if gone:
                     # A deleted issue takes its worklogs with it (as Jira does).
                     wl_ids = s.execute(
-                        sa.select(Worklog.worklog_id).where(
-                            Worklog.source == self.source, Worklog.item_id.in_(gone)
+                        sa.select(col(Worklog.worklog_id)).where(
+                            col(Worklog.source) == self.source, col(Worklog.item_id).in_(gone)
                         )
-                    ).scalars()  # type: ignore[attr-defined]
+                    ).scalars()
                     delete_worklogs(s, self.source, list(wl_ids))
             set_cursor(s, self.source, WATERMARK, json.dumps({"at": plan.started_ms, "scope": plan.scope}))
             if self.api.cloud and (plan.full or get_cursor(s, self.source, WORKLOGS_UPDATED) is None):

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 from trackpulse.connectors.jira import mapping as jm
 from trackpulse.connectors.jira.rederive import mapping_for
 
@@ -110,8 +111,8 @@ def apply_webhook(
                 when = at or jm.parse_time((body.get("issue") or {}).get("fields", {}).get("updated"))
                 n = mark_items_deleted(s, source, [iid], when)
                 wl_ids = s.execute(
-                    sa.select(Worklog.worklog_id).where(Worklog.source == source, Worklog.item_id == iid)
-                ).scalars()  # type: ignore[arg-type]
+                    sa.select(col(Worklog.worklog_id)).where(col(Worklog.source) == source, col(Worklog.item_id) == iid)
+                ).scalars()
                 delete_worklogs(s, source, list(wl_ids))
                 return f"{event} {iid} ({delivery}): {'deleted' if n else 'already deleted or unknown'}"
 

@@ -29,10 +29,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import sqlalchemy as sa
+from sqlmodel import col
 from trello import TrelloClient
 
 from trackpulse.config import TrelloSourceConfig
@@ -48,8 +49,9 @@ from .mapping import BoardMapping, card_to_item, list_statuses, parse_date, poin
 from .rows import fill_reporters, item_fingerprint, save_points_fields, write_actions
 
 SINCE_CURSOR = "actions:{board}"
-_FINGERPRINT_COLUMNS = (Item.item_id, Item.updated, Item.status_id, Item.archived, Item.points, Item.priority,
-                        Item.is_defect, Item.project, Item.summary, Item.key, Item.assignee, Item.deleted)
+_FINGERPRINT_COLUMNS = (col(Item.item_id), col(Item.updated), col(Item.status_id), col(Item.archived),
+                        col(Item.points), col(Item.priority), col(Item.is_defect), col(Item.project),
+                        col(Item.summary), col(Item.key), col(Item.assignee), col(Item.deleted))
 WALK_CURSOR = "actions-walk:{board}"
 
 
@@ -78,7 +80,7 @@ class TrelloConnector:
         """Close the HTTP client (its keep-alive connections); the connector is done."""
         self.api.close()
 
-    def __enter__(self) -> TrelloConnector:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -206,7 +208,7 @@ class TrelloConnector:
             stored: dict[str, tuple[Any, ...]] = {}
             for k in range(0, len(ids), 5000):
                 rows = s.execute(sa.select(*_FINGERPRINT_COLUMNS).where(
-                    Item.source == self.cfg.name, Item.item_id.in_(ids[k:k + 5000])))  # type: ignore[arg-type,attr-defined]
+                    col(Item.source) == self.cfg.name, col(Item.item_id).in_(ids[k:k + 5000])))
                 stored.update({r.item_id: item_fingerprint(r) for r in rows})
             items = [i for i in items if stored.get(i.item_id) != item_fingerprint(i)]
         writer.apply_bundles(s, self.cfg.name, [ItemBundle(item=i, item_id=i.item_id) for i in items])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from trackpulse.config import TrelloSourceConfig
@@ -45,13 +45,13 @@ STATE_TYPES = CREATION_TYPES | {"updateCard", "moveCardToBoard", "updateCustomFi
 def parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
-    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def created_from_id(object_id: str) -> datetime:
     """A Trello ObjectId's first 8 hex digits are its creation time in unix seconds."""
-    return datetime.fromtimestamp(int(object_id[:8], 16), tz=timezone.utc)
+    return datetime.fromtimestamp(int(object_id[:8], 16), tz=UTC)
 
 
 def list_category(cfg: TrelloSourceConfig, name: str) -> Category:

@@ -17,17 +17,26 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from trackpulse.config import TrelloSourceConfig
-from trackpulse.records import ItemBundle, ItemRecord, StatusRecord
+from trackpulse.records import Category, ItemBundle, ItemRecord, StatusRecord
 from trackpulse.store import writer
 from trackpulse.store.models import Comment, History, Item, StatusDef
 
-from .mapping import CREATION_TYPES, ActionRows, BoardMapping, card_from_action, card_to_item, created_from_id, map_action
+from .mapping import (
+    CREATION_TYPES,
+    ActionRows,
+    BoardMapping,
+    card_from_action,
+    card_to_item,
+    created_from_id,
+    map_action,
+)
 
 POINTS_FIELD_CURSOR = "points-field:{board}"
 
@@ -43,8 +52,8 @@ def stored_ids(session: Session, source: str, ids: Iterable[str]) -> set[str]:
     ids = list(set(ids))
     found: set[str] = set()
     for i in range(0, len(ids), 5000):
-        found.update(session.execute(sa.select(Item.item_id).where(
-            Item.source == source, Item.item_id.in_(ids[i:i + 5000]))).scalars())  # type: ignore[attr-defined]
+        found.update(session.execute(sa.select(col(Item.item_id)).where(
+            col(Item.source) == source, col(Item.item_id).in_(ids[i:i + 5000]))).scalars())
     return found
 
 
@@ -88,9 +97,9 @@ def write_actions(session: Session, mapping: BoardMapping, actions: Sequence[dic
         ], update=["deleted"])
     comment_ids = [c.comment_id for b in bundles.values() for c in b.partial_comments]
     if comment_ids:
-        dead = set(session.execute(sa.select(Comment.comment_id).where(
-            Comment.source == source, Comment.deleted.is_(True),  # type: ignore[attr-defined]
-            Comment.comment_id.in_(comment_ids))).scalars())  # type: ignore[attr-defined]
+        dead = set(session.execute(sa.select(col(Comment.comment_id)).where(
+            col(Comment.source) == source, col(Comment.deleted).is_(True),
+            col(Comment.comment_id).in_(comment_ids))).scalars())
         for b in bundles.values():
             b.partial_comments = [c for c in b.partial_comments if c.comment_id not in dead]
             counts.comments += len(b.partial_comments)
@@ -104,15 +113,17 @@ def fill_reporters(session: Session, source: str, card_ids: Iterable[str]) -> No
     """Cards just written without a reporter take it from their stored creation action."""
     ids = list(card_ids)
     for i in range(0, len(ids), 5000):
-        missing = set(session.execute(sa.select(Item.item_id).where(
-            Item.source == source, Item.item_id.in_(ids[i:i + 5000]), Item.reporter.is_(None)  # type: ignore[attr-defined,union-attr]
+        missing = set(session.execute(sa.select(col(Item.item_id)).where(
+            col(Item.source) == source, col(Item.item_id).in_(ids[i:i + 5000]), col(Item.reporter).is_(None)
         )).scalars())
         if not missing:
             continue
         creators: dict[str, str] = {}
-        for item_id, author, raw in session.execute(sa.select(History.item_id, History.author, History.raw).where(
-            History.source == source, History.item_id.in_(missing)  # type: ignore[attr-defined]
-        )):
+        for item_id, author, raw in session.execute(
+            sa.select(col(History.item_id), col(History.author), col(History.raw)).where(
+                col(History.source) == source, col(History.item_id).in_(missing)
+            )
+        ):
             if author and (raw or {}).get("type") in CREATION_TYPES:
                 creators[item_id] = author
         record_creators(session, source, creators)
@@ -125,7 +136,7 @@ def record_creators(session: Session, source: str, creators: dict[str, str]) -> 
     card row may be written before or after it (backward walks, webhooks)."""
     for card_id, member in creators.items():
         session.execute(sa.update(Item).where(
-            Item.source == source, Item.item_id == card_id, Item.reporter.is_(None)  # type: ignore[union-attr,arg-type]
+            col(Item.source) == source, col(Item.item_id) == card_id, col(Item.reporter).is_(None)
         ).values(reporter=member))
 
 
@@ -158,8 +169,8 @@ def save_points_fields(session: Session, source: str, board_id: str, ids: Iterab
 
 def load_mapping(session: Session, cfg: TrelloSourceConfig) -> BoardMapping:
     """The mapping as the last sync left it in the store (webhooks have no snapshot to hand)."""
-    statuses = {row.status_id: StatusRecord(row.status_id, row.name, row.category)  # type: ignore[arg-type]
-                for row in session.execute(sa.select(StatusDef).where(StatusDef.source == cfg.name)).scalars()}
+    statuses = {row.status_id: StatusRecord(row.status_id, row.name, cast(Category, row.category))
+                for row in session.execute(sa.select(StatusDef).where(col(StatusDef.source) == cfg.name)).scalars()}
     points: set[str] = set()
     for board in cfg.boards:
         value = writer.get_cursor(session, cfg.name, POINTS_FIELD_CURSOR.format(board=board))

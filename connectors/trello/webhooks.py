@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlmodel import col
 
 from trackpulse.config import TrelloSourceConfig
 from trackpulse.errors import ConfigError, TrackpulseError, WebhookRejected
@@ -111,6 +112,7 @@ def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, 
             if stored is not None and stored.updated > at:
                 outcome += " (older than the stored card: only fields no newer action set)"
             if stored is None or not stored.deleted or action["type"] in _ARRIVALS:
+                card: dict[str, Any] | None
                 if stored is None and fetched is not None:
                     card = fetched
                 else:
@@ -148,9 +150,9 @@ def _already_applied(s: Any, source: str, card_id: str, action: dict[str, Any]) 
         target = (action["data"].get("action") or {}).get("id")
         row = s.get(Comment, (source, target)) if target else None
         return row is not None and row.deleted
-    return s.execute(sa.select(History.history_id).where(
-        History.source == source, History.item_id == card_id,  # type: ignore[arg-type]
-        History.history_id == action["id"])).first() is not None  # type: ignore[arg-type]
+    return s.execute(sa.select(col(History.history_id)).where(
+        col(History.source) == source, col(History.item_id) == card_id,
+        col(History.history_id) == action["id"])).first() is not None
 
 
 @dataclass

@@ -15,7 +15,15 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trackpulse.errors import ConfigError
 
@@ -274,7 +282,7 @@ def load_config(explicit: str | None = None) -> AppConfig:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"file not found (run `trackpulse init` to write one, or pass --config)",
+        raise ConfigError("file not found (run `trackpulse init` to write one, or pass --config)",
                           path=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -278,15 +278,16 @@ def _statuses(statuses: list[int]) -> str:
 
 def _delivery_outcomes(store: Store) -> tuple[int, int, int]:
     import sqlalchemy as sa
+    from sqlmodel import col
 
     from trackpulse.store.models import WebhookDelivery
 
     with store.session() as s:
         total = s.execute(sa.select(sa.func.count()).select_from(WebhookDelivery)).scalar_one()
         done = s.execute(sa.select(sa.func.count()).select_from(WebhookDelivery)
-                         .where(WebhookDelivery.processed_at.is_not(None))).scalar_one()  # type: ignore[union-attr]
+                         .where(col(WebhookDelivery.processed_at).is_not(None))).scalar_one()
         failed = s.execute(sa.select(sa.func.count()).select_from(WebhookDelivery)
-                           .where(WebhookDelivery.error.is_not(None))).scalar_one()  # type: ignore[union-attr]
+                           .where(col(WebhookDelivery.error).is_not(None))).scalar_one()
     return int(total), int(done), int(failed)
 
 
@@ -394,6 +395,5 @@ def run_demo(*, directory: Path, issues: int = 200, keep_serving: bool = False, 
 
 
 def _aware(ts: datetime) -> datetime:
-    from datetime import timezone
 
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.progress import (
@@ -57,7 +58,7 @@ class RichProgress:
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
-    def __enter__(self) -> RichProgress:
+    def __enter__(self) -> Self:
         self._progress.start()
         return self
 
@@ -97,7 +98,7 @@ class RichProgress:
 class QuietProgress(NoProgress):
     """No output; a context manager so callers treat both kinds alike."""
 
-    def __enter__(self) -> QuietProgress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,11 +8,11 @@ store only, never a tracker.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from trackpulse.config import AppConfig
 from trackpulse.errors import TrackpulseError
@@ -50,26 +50,26 @@ def build_status(cfg: AppConfig, store: Store) -> dict[str, Any]:
     with store.session() as s:
         states = {st.name: st for st in s.execute(sa.select(SourceState)).scalars()}
         cursors: dict[str, dict[str, str]] = {}
-        for c in s.execute(sa.select(SyncCursor).order_by(SyncCursor.source, SyncCursor.entity)).scalars():
+        for c in s.execute(sa.select(SyncCursor).order_by(col(SyncCursor.source), col(SyncCursor.entity))).scalars():
             # `meta.*` rows are connector bookkeeping (field maps, catalogues), not positions.
             if not c.entity.startswith("meta."):
                 cursors.setdefault(c.source, {})[c.entity] = c.value
         counts = {
-            "items": _counts_by_source(s, Item, Item.deleted.is_(False), Item.archived.is_(False)),  # type: ignore[attr-defined]
-            "archived": _counts_by_source(s, Item, Item.deleted.is_(False), Item.archived.is_(True)),  # type: ignore[attr-defined]
-            "deleted": _counts_by_source(s, Item, Item.deleted.is_(True)),  # type: ignore[attr-defined]
+            "items": _counts_by_source(s, Item, col(Item.deleted).is_(False), col(Item.archived).is_(False)),
+            "archived": _counts_by_source(s, Item, col(Item.deleted).is_(False), col(Item.archived).is_(True)),
+            "deleted": _counts_by_source(s, Item, col(Item.deleted).is_(True)),
             "histories": _counts_by_source(s, History),
-            "worklogs": _counts_by_source(s, Worklog, Worklog.deleted.is_(False)),  # type: ignore[attr-defined]
-            "comments": _counts_by_source(s, Comment, Comment.deleted.is_(False)),  # type: ignore[attr-defined]
+            "worklogs": _counts_by_source(s, Worklog, col(Worklog.deleted).is_(False)),
+            "comments": _counts_by_source(s, Comment, col(Comment.deleted).is_(False)),
             "projects": _counts_by_source(s, Project),
             "boards": _counts_by_source(s, Board),
             "sprints": _counts_by_source(s, Sprint),
             "webhooks_received": _counts_by_source(s, WebhookDelivery),
             "webhooks_pending": _counts_by_source(
-                s, WebhookDelivery, WebhookDelivery.processed_at.is_(None)  # type: ignore[union-attr]
+                s, WebhookDelivery, col(WebhookDelivery.processed_at).is_(None)
             ),
             "webhooks_failed": _counts_by_source(
-                s, WebhookDelivery, WebhookDelivery.error.is_not(None)  # type: ignore[union-attr]
+                s, WebhookDelivery, col(WebhookDelivery.error).is_not(None)
             ),
         }
     configured = {src.name: src for src in cfg.sources}
@@ -108,9 +108,9 @@ def cursor_summary(value: str) -> str:
     elif text.isdigit() and len(text) == 13:  # epoch milliseconds (Jira)
         at = int(text)
     elif len(text) == 24 and all(ch in "0123456789abcdef" for ch in text):  # Trello id: its first 8 hex are seconds
-        return "action at " + _iso(datetime.fromtimestamp(int(text[:8], 16), timezone.utc))  # type: ignore[operator]
+        return "action at " + _iso(datetime.fromtimestamp(int(text[:8], 16), UTC))  # type: ignore[operator]
     if isinstance(at, (int, float)):
-        return _iso(datetime.fromtimestamp(at / 1000, timezone.utc)) or text
+        return _iso(datetime.fromtimestamp(at / 1000, UTC)) or text
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -133,13 +133,13 @@ def parse_instant(value: str | None, option: str) -> datetime | None:
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
         ts = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise BadInstant(
             f"{option}: {value!r} is not an ISO 8601 date or instant (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
         ) from None
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def compute_report(
@@ -157,7 +157,7 @@ def compute_report(
 
     chosen = list(sources) if sources else None
     inp = load_input(store, cfg, sources=chosen)
-    report: dict[str, Any] = build_report(inp, as_of=as_of or datetime.now(timezone.utc), since=since,
+    report: dict[str, Any] = build_report(inp, as_of=as_of or datetime.now(UTC), since=since,
                                           until=until, sources=chosen)
     return report
 
@@ -177,5 +177,5 @@ def compute_report_and_extras(
 
     chosen = list(sources) if sources else None
     inp = load_input(store, cfg, sources=chosen)
-    return build_report_and_extras(inp, as_of=as_of or datetime.now(timezone.utc), since=since, until=until,
+    return build_report_and_extras(inp, as_of=as_of or datetime.now(UTC), since=since, until=until,
                                    sources=chosen)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlmodel import col
 
 from trackpulse.config import AppConfig
 from trackpulse.store.db import Store
@@ -44,8 +45,8 @@ def _frame(store: Store, stmt: Any, columns: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-def _in_sources(col: Any, sources: Sequence[str] | None) -> Any:
-    return col.in_(list(sources)) if sources else sa.true()
+def _in_sources(column: Any, sources: Sequence[str] | None) -> Any:
+    return column.in_(list(sources)) if sources else sa.true()
 
 
 def _as_tuple(v: Any) -> tuple[str, ...]:
@@ -61,7 +62,7 @@ def load_frames(store: Store, sources: Sequence[str] | None = None) -> dict[str,
     items = _frame(
         store,
         sa.select(*[getattr(Item, c) for c in item_cols]).where(
-            Item.deleted.is_(False), Item.archived.is_(False), _in_sources(Item.source, sources)  # type: ignore[attr-defined]
+            col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources)
         ),
         item_cols,
     )
@@ -73,7 +74,8 @@ def load_frames(store: Store, sources: Sequence[str] | None = None) -> dict[str,
     def children(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.merge(live, on=["source", "item_id"], how="inner")
 
-    statuses = _frame(store, sa.select(StatusDef.source, StatusDef.status_id, StatusDef.name, StatusDef.category)
+    statuses = _frame(store, sa.select(col(StatusDef.source), col(StatusDef.status_id), col(StatusDef.name),
+                                       col(StatusDef.category))
                       .where(_in_sources(StatusDef.source, sources)), ["source", "status_id", "name", "category"])
 
     t_cols = ["source", "item_id", "at", "seq", "from_status_id", "to_status_id", "history_id"]
@@ -102,17 +104,17 @@ def load_frames(store: Store, sources: Sequence[str] | None = None) -> dict[str,
 
     w_cols = ["source", "item_id", "worklog_id", "author", "started", "seconds"]
     worklogs = children(_frame(store, sa.select(*[getattr(Worklog, c) for c in w_cols]).where(
-        Worklog.deleted.is_(False), _in_sources(Worklog.source, sources)), w_cols))  # type: ignore[attr-defined]
+        col(Worklog.deleted).is_(False), _in_sources(Worklog.source, sources)), w_cols))
 
     c_cols = ["source", "item_id", "comment_id", "author", "created"]
     comments = children(_frame(store, sa.select(*[getattr(Comment, c) for c in c_cols]).where(
-        Comment.deleted.is_(False), _in_sources(Comment.source, sources)), c_cols))  # type: ignore[attr-defined]
+        col(Comment.deleted).is_(False), _in_sources(Comment.source, sources)), c_cols))
 
     sp_cols = ["source", "board_id", "sprint_id", "name", "state", "start", "end", "complete"]
     sprints = _frame(store, sa.select(*[getattr(Sprint, c) for c in sp_cols])
                      .where(_in_sources(Sprint.source, sources)), sp_cols)
     b_cols = ["source", "board_id", "name"]
-    boards = _frame(store, sa.select(Board.source, Board.board_id, Board.name)
+    boards = _frame(store, sa.select(col(Board.source), col(Board.board_id), col(Board.name))
                     .where(_in_sources(Board.source, sources)), b_cols)
     return {
         "items": items, "transitions": transitions, "statuses": statuses, "sprint_changes": sprint_changes,

@@ -7,7 +7,7 @@ and runs missed while one was going are folded into a single catch-up run.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -23,7 +23,7 @@ def run_scheduled_sync(cfg: AppConfig, store: Store, telemetry: Telemetry) -> No
     """One scheduled round over every source; failures are logged and counted, never raised."""
     try:
         results, errors = sync_all(cfg, store)
-    except Exception:  # noqa: BLE001 - the scheduler thread must keep running
+    except Exception:
         log.exception("scheduled sync failed")
         return
     for r in results:
@@ -41,7 +41,7 @@ def start_scheduler(cfg: AppConfig, store: Store, telemetry: Telemetry, *, run_n
     scheduler.add_job(
         run_scheduled_sync, "interval", minutes=minutes, args=[cfg, store, telemetry], id="sync_all",
         max_instances=1, coalesce=True, misfire_grace_time=max(1, int(minutes * 60)),
-        **({"next_run_time": datetime.now(timezone.utc)} if run_now else {}),
+        **({"next_run_time": datetime.now(UTC)} if run_now else {}),
     )
     scheduler.start()
     return scheduler

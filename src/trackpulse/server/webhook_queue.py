@@ -17,12 +17,13 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
 from trackpulse.config import AppConfig, JiraSourceConfig, TrelloSourceConfig
 from trackpulse.errors import TrackpulseError
@@ -72,7 +73,7 @@ class WebhookQueue:
         self, source: str, delivery_id: str, event: str, body: dict[str, Any], headers: Mapping[str, str]
     ) -> bool:
         """Store a verified delivery in one transaction; False when it was seen before."""
-        row = {"source": source, "delivery_id": delivery_id, "received_at": datetime.now(timezone.utc),
+        row = {"source": source, "delivery_id": delivery_id, "received_at": datetime.now(UTC),
                "event": event[:200], "body": body, "processed_at": None, "error": None}
         table = WebhookDelivery.__table__  # type: ignore[attr-defined]
         with self.store.transaction() as s:
@@ -97,9 +98,9 @@ class WebhookQueue:
             return
         with self.store.session() as s:
             unprocessed = s.execute(
-                sa.select(WebhookDelivery.source, WebhookDelivery.delivery_id)  # type: ignore[call-overload]
-                .where(WebhookDelivery.processed_at.is_(None))  # type: ignore[union-attr]
-                .order_by(WebhookDelivery.received_at)
+                sa.select(col(WebhookDelivery.source), col(WebhookDelivery.delivery_id))
+                .where(col(WebhookDelivery.processed_at).is_(None))
+                .order_by(col(WebhookDelivery.received_at))
             ).all()
         for source, delivery_id in unprocessed:
             self._enqueue(source, delivery_id)
@@ -122,7 +123,7 @@ class WebhookQueue:
                 return
             try:
                 self._process(source, delivery_id)
-            except Exception:  # noqa: BLE001 - the worker must outlive any one delivery
+            except Exception:
                 log.exception("webhook delivery %s/%s could not be processed", source, delivery_id)
             finally:
                 with self._idle:
@@ -152,14 +153,14 @@ class WebhookQueue:
                 log.debug("webhook %s/%s (%s): %s", source, delivery_id, delivery.event, outcome)
             except TrackpulseError as exc:
                 error = exc.one_line()
-            except Exception as exc:  # noqa: BLE001 - recorded on the delivery, logged with its traceback
+            except Exception as exc:
                 log.exception("webhook delivery %s/%s failed", source, delivery_id)
                 error = f"{type(exc).__name__}: {exc}"
         with self.store.transaction() as s:
             row = s.get(WebhookDelivery, (source, delivery_id))
             if row is not None:
                 if error is None:
-                    row.processed_at = datetime.now(timezone.utc)
+                    row.processed_at = datetime.now(UTC)
                     row.error = None
                 else:
                     # processed_at stays empty: the next start tries again (the cause may be transient).
@@ -184,7 +185,7 @@ class WebhookQueue:
         with self.store.session() as s:
             n = s.execute(
                 sa.select(sa.func.count()).select_from(WebhookDelivery)
-                .where(WebhookDelivery.processed_at.is_(None))  # type: ignore[union-attr]
+                .where(col(WebhookDelivery.processed_at).is_(None))
             ).scalar_one()
         return int(n)
 

@@ -521,7 +521,7 @@ async def _search_params(request: Request) -> dict[str, Any]:
     if request.method == "POST":
         return await _json_body(request)
     q = request.query_params
-    params: dict[str, Any] = {k: q.get(k) for k in q.keys()}
+    params: dict[str, Any] = {k: q.get(k) for k in q}
     params["fields"] = _query_list(request, "fields")
     params["reconcileIssues"] = _query_list(request, "reconcileIssues")
     return params
@@ -937,7 +937,7 @@ async def board_sprints(request: Request, ctx: Ctx) -> Response:
     states = set(_csv(request.query_params.get("state"))) or set(_STATE_ORDER)
     unknown = states - set(_STATE_ORDER)
     if unknown:
-        raise ApiError(400, f"The sprint state '{sorted(unknown)[0]}' is not valid.")
+        raise ApiError(400, f"The sprint state '{min(unknown)}' is not valid.")
     with ctx.world.lock:
         board = _board_or_404(ctx, request.path_params["boardId"])
         if board.type != "scrum":

@@ -228,7 +228,7 @@ class ChangeItem(NamedTuple):
 class SimHistory:
     """One changelog history: several items changed together by one author at one instant."""
 
-    __slots__ = ("id", "issue_nid", "author", "created", "items")
+    __slots__ = ("author", "created", "id", "issue_nid", "items")
 
     def __init__(self, issue_nid: int, author: str, created: datetime, items: list[ChangeItem], hid: int = 0):
         self.id = hid
@@ -243,16 +243,16 @@ class SimHistory:
 
 class SimWorklog:
     __slots__ = (
+        "author",
+        "comment",
+        "created",
+        "deleted_at",
         "id",
         "issue_nid",
-        "author",
-        "update_author",
-        "started",
         "seconds",
-        "created",
+        "started",
+        "update_author",
         "updated",
-        "comment",
-        "deleted_at",
     )
 
     def __init__(
@@ -285,7 +285,7 @@ class SimWorklog:
 
 
 class SimComment:
-    __slots__ = ("id", "issue_nid", "author", "update_author", "created", "updated", "body", "deleted_at")
+    __slots__ = ("author", "body", "created", "deleted_at", "id", "issue_nid", "update_author", "updated")
 
     def __init__(self, issue_nid: int, author: str, created: datetime, body: str, cid: int = 0) -> None:
         self.id = cid
@@ -302,36 +302,36 @@ class SimIssue:
     """An issue: immutable creation facts, the ordered histories, and the fold of those histories."""
 
     __slots__ = (
-        "nid",
-        "key",
-        "project_key",
-        "issue_type",
-        "reporter",
+        "assignee",
+        "comments",
         "created",
-        "summary",
+        "deleted_at",
         "description",
         "histories",
-        "worklogs",
-        "comments",
-        "deleted_at",
-        "initial_status",
-        "initial_points",
-        "initial_sprints",
         "initial_assignee",
-        "initial_labels",
-        "initial_priority",
         "initial_key",
+        "initial_labels",
+        "initial_points",
+        "initial_priority",
         "initial_project",
-        "status",
-        "points",
-        "sprints",
-        "assignee",
+        "initial_sprints",
+        "initial_status",
+        "issue_type",
+        "key",
         "labels",
+        "nid",
+        "points",
         "priority",
+        "project_key",
+        "reporter",
         "resolution",
         "resolved_at",
+        "sprints",
+        "status",
         "status_category_changed",
+        "summary",
         "updated",
+        "worklogs",
     )
 
     def __init__(
@@ -413,8 +413,7 @@ class SimIssue:
                 self.key = item.new
             elif f == F_PROJECT:
                 self.project_key = item.new
-        if history.created > self.updated:
-            self.updated = history.created
+        self.updated = max(self.updated, history.created)
 
     def replay(self) -> None:
         """Recompute every current value from the creation facts and the histories."""

@@ -44,7 +44,7 @@ class RateDecision:
 
 
 class _Bucket:
-    __slots__ = ("spec", "tokens", "stamp")
+    __slots__ = ("spec", "stamp", "tokens")
 
     def __init__(self, spec: BucketSpec, now: float) -> None:
         self.spec = spec

@@ -156,7 +156,7 @@ class TrelloSimulator:
 
     def storm(self, n: int, *, kind: str = "token", path_glob: str = "/1/*") -> FaultRule:
         """The next `n` matching requests answer 429 as if the limit were exhausted."""
-        body = dict(TOKEN_LIMIT_BODY if kind == "token" else KEY_LIMIT_BODY)
+        body: dict[str, object] = dict(TOKEN_LIMIT_BODY if kind == "token" else KEY_LIMIT_BODY)
         return self.faults.add(FaultRule(path_glob, 429, n, 1.0, None, body=body))
 
     # --- stats ---------------------------------------------------------------------------------

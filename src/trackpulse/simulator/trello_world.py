@@ -27,10 +27,10 @@ import string
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-DEFAULT_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+DEFAULT_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FLOW = ("Backlog", "To Do", "Doing", "Review", "Done")
 LABELS = (("bug", "red"), ("P1", "orange"), ("P2", "yellow"), ("P3", "green"), ("feature", "blue"),
           ("design", "purple"))
@@ -44,22 +44,22 @@ CARD_ACTION_TYPES = frozenset({
 
 def iso(at: datetime) -> str:
     """Trello's date format: UTC with milliseconds and Z."""
-    at = at.astimezone(timezone.utc)
+    at = at.astimezone(UTC)
     return (f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}."
             f"{at.microsecond // 1000:03d}Z")
 
 
 def id_time(object_id: str) -> datetime:
-    return datetime.fromtimestamp(int(object_id[:8], 16), tz=timezone.utc)
+    return datetime.fromtimestamp(int(object_id[:8], 16), tz=UTC)
 
 
 def id_bound(value: str, *, upper: bool) -> str:
     """A `before`/`since` value (ObjectId or ISO date) as an id to compare against."""
     if len(value) == 24 and all(c in string.hexdigits for c in value):
         return value.lower()
-    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    at = datetime.fromisoformat(value)
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     secs = int(at.timestamp())
     return f"{secs:08x}" + ("f" * 16 if upper else "0" * 16)
 
@@ -542,12 +542,12 @@ class TrelloWorld:
             handles[h] = self.create_card(board.id, board.list_id(first), f"Card {h + 1}", labels=labels,
                                           how=how, at=self._plan_now)
         plan(t, create)
-        g = lambda fn: self._guarded(handles, h, fn)  # noqa: E731 - a short local alias reads better
+        g = lambda fn: self._guarded(handles, h, fn)
         at = t
         n = 1
         if rng.random() < 0.75:
             at += timedelta(minutes=rng.uniform(1, 120))
-            value = rng.choice([1, 2, 3, 5, 8])
+            value: int | None = rng.choice([1, 2, 3, 5, 8])
             plan(at, g(lambda cid, v=value: self.set_points(cid, v, at=self._plan_now)))
             n += 1
         # Walk the flow with some steps back; stop early for cards still in flight.
@@ -769,5 +769,5 @@ def _type_matcher(types: Iterable[str] | None) -> Callable[[dict[str, Any]], boo
         if a["type"] in plain:
             return True
         wanted = fields.get(a["type"])
-        return bool(wanted) and bool(wanted & set(a["data"].get("old", {})))
+        return bool(wanted and wanted & set(a["data"].get("old", {})))
     return match

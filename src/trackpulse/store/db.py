@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -22,7 +23,7 @@ from trackpulse.errors import StoreError
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
     # WAL lets `serve` read while `sync` writes; the busy timeout waits for a writer
     # instead of failing with "database is locked".
@@ -42,7 +43,7 @@ def make_engine(url: str) -> Engine:
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL
+    except Exception as exc:
         raise StoreError(f"store url {url!r} is not usable: {exc}") from exc
     return engine
 

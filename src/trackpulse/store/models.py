@@ -7,7 +7,7 @@ can be re-derived when a mapping changes. Secrets are never stored here.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given to the store; use UTC-aware datetimes")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         # SQLite has no time zones: store naive UTC text that sorts correctly.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -34,8 +34,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def _ts(nullable: bool = True, index: bool = False) -> Any:

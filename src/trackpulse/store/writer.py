@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from trackpulse.records import (
     BoardRecord,
@@ -43,7 +44,6 @@ from trackpulse.store.models import (
     Transition,
     Worklog,
 )
-
 
 
 def _insert(session: Session, model: type[SQLModel]) -> Any:
@@ -137,16 +137,16 @@ def apply_bundles(session: Session, source: str, bundles: Sequence[ItemBundle]) 
             keep = [w.worklog_id for w in b.worklogs]
             session.execute(
                 sa.update(Worklog).where(
-                    Worklog.source == source, Worklog.item_id == b.item_id,  # type: ignore[arg-type]
-                    Worklog.worklog_id.not_in(keep),  # type: ignore[attr-defined]
+                    col(Worklog.source) == source, col(Worklog.item_id) == b.item_id,
+                    col(Worklog.worklog_id).not_in(keep),
                 ).values(deleted=True)
             )
         if b.comments is not None:
             keep = [c.comment_id for c in b.comments]
             session.execute(
                 sa.update(Comment).where(
-                    Comment.source == source, Comment.item_id == b.item_id,  # type: ignore[arg-type]
-                    Comment.comment_id.not_in(keep),  # type: ignore[attr-defined]
+                    col(Comment.source) == source, col(Comment.item_id) == b.item_id,
+                    col(Comment.comment_id).not_in(keep),
                 ).values(deleted=True)
             )
     upsert(session, Worklog, worklogs, newer_than="updated")
@@ -158,12 +158,12 @@ def mark_items_deleted(session: Session, source: str, item_ids: Iterable[str], a
     ids = list(item_ids)
     n = 0
     for i in range(0, len(ids), 5000):
-        res = session.execute(
+        res = cast("CursorResult[Any]", session.execute(  # an UPDATE yields a CursorResult
             sa.update(Item).where(
-                Item.source == source, Item.item_id.in_(ids[i:i + 5000]),  # type: ignore[attr-defined]
-                Item.deleted.is_(False), Item.updated <= at,  # type: ignore[attr-defined]
+                col(Item.source) == source, col(Item.item_id).in_(ids[i:i + 5000]),
+                col(Item.deleted).is_(False), col(Item.updated) <= at,
             ).values(deleted=True, deleted_at=at, updated=at)
-        )
+        ))
         n += res.rowcount or 0
     return n
 
@@ -171,7 +171,7 @@ def mark_items_deleted(session: Session, source: str, item_ids: Iterable[str], a
 def reconcile_deleted_items(session: Session, source: str, alive_ids: set[str], at: datetime) -> int:
     """After a full sweep: every stored live item the tracker no longer lists is deleted."""
     stored = session.execute(
-        sa.select(Item.item_id).where(Item.source == source, Item.deleted.is_(False))  # type: ignore[attr-defined]
+        sa.select(col(Item.item_id)).where(col(Item.source) == source, col(Item.deleted).is_(False))
     ).scalars()
     gone = [i for i in stored if i not in alive_ids]
     if not gone:
@@ -179,7 +179,7 @@ def reconcile_deleted_items(session: Session, source: str, alive_ids: set[str], 
     ids = gone
     for i in range(0, len(ids), 5000):
         session.execute(
-            sa.update(Item).where(Item.source == source, Item.item_id.in_(ids[i:i + 5000]))  # type: ignore[attr-defined]
+            sa.update(Item).where(col(Item.source) == source, col(Item.item_id).in_(ids[i:i + 5000]))
             .values(deleted=True, deleted_at=at)
         )
     return len(gone)
@@ -189,7 +189,7 @@ def delete_worklogs(session: Session, source: str, worklog_ids: Iterable[str]) -
     ids = list(worklog_ids)
     for i in range(0, len(ids), 5000):
         session.execute(
-            sa.update(Worklog).where(Worklog.source == source, Worklog.worklog_id.in_(ids[i:i + 5000]))  # type: ignore[attr-defined]
+            sa.update(Worklog).where(col(Worklog.source) == source, col(Worklog.worklog_id).in_(ids[i:i + 5000]))
             .values(deleted=True)
         )
 
@@ -197,7 +197,7 @@ def delete_worklogs(session: Session, source: str, worklog_ids: Iterable[str]) -
 def delete_comments(session: Session, source: str, comment_ids: Iterable[str]) -> None:
     ids = list(comment_ids)
     session.execute(
-        sa.update(Comment).where(Comment.source == source, Comment.comment_id.in_(ids))  # type: ignore[attr-defined]
+        sa.update(Comment).where(col(Comment.source) == source, col(Comment.comment_id).in_(ids))
         .values(deleted=True)
     )
 
@@ -219,7 +219,8 @@ def upsert_sprints(session: Session, source: str, sprints: Sequence[SprintRecord
 
 
 def delete_sprints(session: Session, source: str, sprint_ids: Iterable[str]) -> None:
-    session.execute(sa.delete(Sprint).where(Sprint.source == source, Sprint.sprint_id.in_(list(sprint_ids))))  # type: ignore[attr-defined]
+    session.execute(sa.delete(Sprint).where(
+        col(Sprint.source) == source, col(Sprint.sprint_id).in_(list(sprint_ids))))
 
 
 def get_cursor(session: Session, source: str, entity: str) -> str | None:
@@ -229,11 +230,12 @@ def get_cursor(session: Session, source: str, entity: str) -> str | None:
 
 def set_cursor(session: Session, source: str, entity: str, value: str) -> None:
     upsert(session, SyncCursor, [{"source": source, "entity": entity, "value": value,
-                                  "updated_at": datetime.now(timezone.utc)}])
+                                  "updated_at": datetime.now(UTC)}])
 
 
 def clear_cursor(session: Session, source: str, entity: str) -> None:
-    session.execute(sa.delete(SyncCursor).where(SyncCursor.source == source, SyncCursor.entity == entity))  # type: ignore[arg-type]
+    session.execute(sa.delete(SyncCursor).where(
+        col(SyncCursor.source) == source, col(SyncCursor.entity) == entity))
 
 
 def record_run(session: Session, name: str, kind: str, **values: Any) -> None:

@@ -4,11 +4,11 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-23 21:24:24.677900
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import trackpulse.store.models
+from alembic import op
 
+import trackpulse.store.models
 
 revision = '0001'
 down_revision = None
