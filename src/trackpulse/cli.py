@@ -408,13 +408,11 @@ app.add_typer(webhooks_app, name="webhooks")
 
 
 def _callback_url(cfg: AppConfig, src: Any, base: str | None) -> str:
-    if src.kind == "trello" and src.callback_url and not base:
-        return str(src.callback_url)
-    root = base or cfg.server.public_url
-    if not root:
+    url = cfg.webhook_url(src, base)
+    if url is None:
         raise ConfigError("set server.public_url (the address trackers reach `serve` at) or pass --url",
                           key="server.public_url")
-    return f"{root.rstrip('/')}/webhooks/{src.kind}/{src.name}"
+    return url
 
 
 @webhooks_app.command(

@@ -195,6 +195,15 @@ class AppConfig(_Strict):
             seen.add(s.name)
         return self
 
+    def webhook_url(self, src: JiraSourceConfig | TrelloSourceConfig, public_url: str | None = None) -> str | None:
+        """The URL a tracker posts this source's webhooks to (Trello signs it): a Trello
+        source's registered `callback_url`, else `public_url` (or `server.public_url`) plus
+        the source's path; None when neither is known."""
+        if isinstance(src, TrelloSourceConfig) and src.callback_url and not public_url:
+            return src.callback_url
+        root = public_url or self.server.public_url
+        return f"{root.rstrip('/')}/webhooks/{src.kind}/{src.name}" if root else None
+
     def source(self, name: str) -> JiraSourceConfig | TrelloSourceConfig:
         for s in self.sources:
             if s.name == name:

@@ -114,11 +114,7 @@ async def jira_webhook(source: str, request: Request) -> Response:
 
 def trello_callback_url(state: ServerState, src: TrelloSourceConfig, request: Request) -> str:
     """The URL Trello signed: as registered (callback_url), else derived from public_url, else as received."""
-    if src.callback_url:
-        return src.callback_url
-    if state.cfg.server.public_url:
-        return state.cfg.server.public_url.rstrip("/") + f"/webhooks/trello/{src.name}"
-    return str(request.url)
+    return state.cfg.webhook_url(src) or str(request.url)
 
 
 @router.head("/webhooks/trello/{source}")
