@@ -71,7 +71,9 @@ def _field_names(model: type[BaseModel], seen: set[type[BaseModel]] | None = Non
 
 
 DUMMY_ENV = {"JIRA_EMAIL": "a@example.com", "JIRA_API_TOKEN": "t", "JIRA_WEBHOOK_SECRET": "w", "TRELLO_KEY": "k",
-             "TRELLO_TOKEN": "t", "TRELLO_APP_SECRET": "s", "TRACKPULSE_API_TOKEN": "a"}
+             "TRELLO_TOKEN": "t", "TRELLO_APP_SECRET": "s", "TRACKPULSE_API_TOKEN": "a",
+             "DINGTALK_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=x", "DINGTALK_SECRET": "SEC1",
+             "SMTP_USER": "u", "SMTP_PASSWORD": "p"}
 
 
 def test_config_example_parses_with_its_variables_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -54,6 +54,7 @@ class _SourceBase(_Strict):
     concurrency: int = Field(default=4, ge=1, le=32)
     # Proactive pacing below the tracker's limits; 0 disables it.
     requests_per_second: float = Field(default=0.0, ge=0)
+    sync_every_minutes: float | None = Field(default=None, gt=0)  # overrides [schedule] for this source
 
     @field_validator("name")
     @classmethod
@@ -173,8 +174,235 @@ class CostConfig(_Strict):
     budgets: dict[str, float] = {}  # "source/project" -> amount
 
 
+def _check_timezone(v: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Asia/Shanghai')") from exc
+    return v
+
+
+def _check_cron(v: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(v, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"bad cron expression {v!r} (five fields: minute hour day month weekday): {exc}") \
+            from exc
+    return v
+
+
 class ScheduleConfig(_Strict):
-    sync_every_minutes: float = 15.0
+    sync_every_minutes: float = Field(default=15.0, gt=0)
+    full_sync_cron: str | None = "0 3 * * sun"  # weekly --full; null disables it
+    timezone: str = "UTC"
+    misfire_grace_minutes: float = Field(default=360.0, ge=0)
+    shutdown_grace_seconds: float = Field(default=30.0, gt=0)
+    lease_seconds: float = Field(default=60.0, gt=0)  # a run's lease; renewed while it runs
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return _check_timezone(v)
+
+    @field_validator("full_sync_cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        return None if v is None else _check_cron(v)
+
+
+Language = Literal["en", "zh"]
+
+
+class _ChannelBase(_Strict):
+    name: str
+    language: Language = "en"
+    mention: list[str] = []
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("use letters, digits, '-' and '_' only")
+        return v
+
+
+class _WebhookChannelBase(_ChannelBase):
+    url: SecretStr  # incoming-webhook URLs carry their token: secret, never logged or stored
+
+
+class SlackChannelConfig(_WebhookChannelBase):
+    kind: Literal["slack"]
+
+
+class TeamsChannelConfig(_WebhookChannelBase):
+    kind: Literal["teams"]
+
+
+class DingTalkChannelConfig(_WebhookChannelBase):
+    kind: Literal["dingtalk"]
+    secret: SecretStr | None = None
+
+
+class FeishuChannelConfig(_WebhookChannelBase):
+    kind: Literal["feishu"]
+    secret: SecretStr | None = None
+
+
+class WeComChannelConfig(_WebhookChannelBase):
+    kind: Literal["wecom"]
+
+
+class WebhookChannelConfig(_WebhookChannelBase):
+    kind: Literal["webhook"]
+    secret: SecretStr | None = None  # Standard Webhooks "whsec_<base64>"
+
+
+class EmailChannelConfig(_ChannelBase):
+    kind: Literal["email"]
+    smtp_host: str
+    smtp_port: int = 587
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str
+    to: list[str] = Field(min_length=1)
+
+
+ChannelConfig = Annotated[
+    SlackChannelConfig | TeamsChannelConfig | DingTalkChannelConfig | FeishuChannelConfig
+    | WeComChannelConfig | WebhookChannelConfig | EmailChannelConfig,
+    Field(discriminator="kind"),
+]
+
+AlertWhen = Literal[
+    "sla_breached", "sla_at_risk", "wip_age_above", "defect_density_above", "defects_open_above",
+    "velocity_drop", "budget_burn_above", "kpi_missed", "sync_failed",
+]
+ITEM_RULES: frozenset[str] = frozenset({"sla_breached", "sla_at_risk", "wip_age_above"})
+
+
+class AlertRuleConfig(_Strict):
+    name: str
+    when: AlertWhen
+    channels: list[str] = []
+    post_back: list[Literal["comment", "label"]] = []
+    label: str | None = None  # the label post_back adds; default: the rule's name
+    sources: list[str] = []
+    projects: list[str] = []
+    policies: list[str] = []
+    clocks: list[Literal["response", "resolution"]] = []
+    threshold: float = 0.0
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("use letters, digits, '-' and '_' only")
+        return v
+
+    @model_validator(mode="after")
+    def _post_back_on_items_only(self) -> AlertRuleConfig:
+        if self.post_back and self.when not in ITEM_RULES:
+            raise ValueError(f"post_back needs an item rule ({', '.join(sorted(ITEM_RULES))}), "
+                             f"not {self.when!r}")
+        return self
+
+    @property
+    def label_name(self) -> str:
+        return self.label or self.name
+
+
+class AlertsConfig(_Strict):
+    language: Language = "en"  # language of post-back comments
+    rules: list[AlertRuleConfig] = []
+
+
+DIGEST_SECTIONS = ("kpis", "projects", "sprints", "sla", "forecast", "effort", "people")
+
+
+class DigestConfig(_Strict):
+    name: str
+    cron: str
+    timezone: str = "UTC"
+    channels: list[str] = []
+    language: Language = "en"
+    sources: list[str] = []
+    projects: list[str] = []
+    period_days: float = Field(default=7.0, gt=0)
+    sections: list[Literal["kpis", "projects", "sprints", "sla", "forecast", "effort", "people"]] = \
+        list(DIGEST_SECTIONS)  # type: ignore[arg-type]
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("use letters, digits, '-' and '_' only")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return _check_timezone(v)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return _check_cron(v)
+
+
+class BaselineConfig(_Strict):
+    since: datetime
+    until: datetime
+
+
+KPI_FIGURES = (
+    "sla_compliance", "defect_density_per_kloc", "defects_per_100_points", "defects_open",
+    "throughput_per_week", "wip", "wip_age_days_p85", "worklog_hours", "line_coverage", "people.bus_factor",
+)
+_KPI_STAT = re.compile(r"^(cycle_time_days|lead_time_days)\.(count|mean|p50|p85|p95)$")
+
+
+class KpiConfig(_Strict):
+    name: str
+    figure: str
+    op: Literal[">=", "<="]
+    target: float | None = None
+    target_change: float | None = None
+    baseline: BaselineConfig | None = None
+    sources: list[str] = []
+    projects: list[str] = []
+
+    @field_validator("figure")
+    @classmethod
+    def _figure(cls, v: str) -> str:
+        if v not in KPI_FIGURES and not _KPI_STAT.match(v):
+            raise ValueError(f"unknown figure {v!r} (one of {', '.join(KPI_FIGURES)}, "
+                             "or cycle_time_days.p85, lead_time_days.p50 …)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_target(self) -> KpiConfig:
+        if (self.target is None) == (self.target_change is None):
+            raise ValueError("give exactly one of target or target_change")
+        if self.target_change is not None and self.baseline is None:
+            raise ValueError("target_change needs baseline = {since, until}")
+        return self
+
+
+class CoverageConfig(_Strict):
+    source: str
+    project: str
+    path: str
+
+
+class MetricsConfig(_Strict):
+    forecast_window_days: int = Field(default=56, ge=1)
+    forecast_horizon_days: int = Field(default=14, ge=1)
 
 
 class AppConfig(_Strict):
@@ -185,15 +413,53 @@ class AppConfig(_Strict):
     sla: SlaConfig = SlaConfig()
     costs: CostConfig = CostConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    channels: list[ChannelConfig] = []
+    alerts: AlertsConfig = AlertsConfig()
+    digests: list[DigestConfig] = []
+    kpis: list[KpiConfig] = []
+    coverage: list[CoverageConfig] = []
 
     @model_validator(mode="after")
     def _unique(self) -> AppConfig:
-        seen: set[str] = set()
-        for s in self.sources:
-            if s.name in seen:
-                raise ValueError(f"source name {s.name!r} is used twice")
-            seen.add(s.name)
+        for what, names in (("source", [s.name for s in self.sources]),
+                            ("channel", [c.name for c in self.channels]),
+                            ("alert rule", [r.name for r in self.alerts.rules]),
+                            ("digest", [d.name for d in self.digests]),
+                            ("kpi", [k.name for k in self.kpis])):
+            seen: set[str] = set()
+            for n in names:
+                if n in seen:
+                    raise ValueError(f"{what} name {n!r} is used twice")
+                seen.add(n)
+        channels = {c.name for c in self.channels}
+        for i, r in enumerate(self.alerts.rules):
+            for c in r.channels:
+                if c not in channels:
+                    raise ConfigError(f"alert rule {r.name!r} names unknown channel {c!r} "
+                                      f"(have: {', '.join(sorted(channels)) or 'none'})",
+                                      key=f"alerts.rules[{i}].channels")
+        for i, d in enumerate(self.digests):
+            for c in d.channels:
+                if c not in channels:
+                    raise ConfigError(f"digest {d.name!r} names unknown channel {c!r} "
+                                      f"(have: {', '.join(sorted(channels)) or 'none'})",
+                                      key=f"digests[{i}].channels")
         return self
+
+    def channel(self, name: str) -> ChannelConfig:
+        for c in self.channels:
+            if c.name == name:
+                return c
+        raise ConfigError(f"no channel named {name!r} (have: {', '.join(c.name for c in self.channels) or 'none'})",
+                          key="channels")
+
+    def digest(self, name: str) -> DigestConfig:
+        for d in self.digests:
+            if d.name == name:
+                return d
+        raise ConfigError(f"no digest named {name!r} (have: {', '.join(d.name for d in self.digests) or 'none'})",
+                          key="digests")
 
     def webhook_url(self, src: JiraSourceConfig | TrelloSourceConfig, public_url: str | None = None) -> str | None:
         """The URL a tracker posts this source's webhooks to (Trello signs it): a Trello
@@ -271,6 +537,8 @@ def parse_config(data: dict[str, Any], *, path: str = "<config>") -> AppConfig:
     data = _interpolate(data, "", secrets, path)
     try:
         return AppConfig.model_validate(data)
+    except ConfigError as exc:  # a cross-section check that knows its key; add the file
+        raise ConfigError(exc.detail, key=exc.key, path=path) from None
     except ValidationError as exc:
         err = exc.errors()[0]
         key = _loc(tuple(err["loc"]), data) or "(top level)"

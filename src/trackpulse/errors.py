@@ -29,6 +29,7 @@ class ConfigError(TrackpulseError):
             where.append(f"key {key}")
         prefix = f"config error ({', '.join(where)}): " if where else "config error: "
         super().__init__(prefix + message)
+        self.detail = message
         self.key = key
         self.path = path
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from trackpulse.config import AppConfig, JiraSourceConfig, TrelloSourceConfig
@@ -30,6 +29,7 @@ from trackpulse.errors import TrackpulseError
 from trackpulse.server.telemetry import Telemetry
 from trackpulse.store.db import Store
 from trackpulse.store.models import WebhookDelivery
+from trackpulse.store.writer import insert_once
 
 log = logging.getLogger("trackpulse.webhooks")
 
@@ -75,11 +75,8 @@ class WebhookQueue:
         """Store a verified delivery in one transaction; False when it was seen before."""
         row = {"source": source, "delivery_id": delivery_id, "received_at": datetime.now(UTC),
                "event": event[:200], "body": body, "processed_at": None, "error": None}
-        table = WebhookDelivery.__table__  # type: ignore[attr-defined]
         with self.store.transaction() as s:
-            insert = postgresql.insert(table) if self.store.dialect == "postgresql" else sqlite.insert(table)
-            result = s.execute(insert.values(row).on_conflict_do_nothing(index_elements=["source", "delivery_id"]))
-            created = bool(result.rowcount)  # type: ignore[attr-defined]  # a CursorResult for an INSERT
+            created = insert_once(s, WebhookDelivery, row)
         if created:
             self._headers[(source, delivery_id)] = dict(headers)
             self._enqueue(source, delivery_id)

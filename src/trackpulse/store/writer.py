@@ -90,6 +90,22 @@ def upsert(
     session.execute(stmt, list(rows))
 
 
+def insert_once(session: Session, model: type[SQLModel], row: dict[str, Any]) -> bool:
+    """Insert `row` unless a row with the same primary key exists; True when this call wrote it.
+
+    The one "first writer wins" primitive: `INSERT … ON CONFLICT DO NOTHING` decided by the
+    database, so two processes racing on one key cannot both win. Webhook intake, the alert
+    ledger, the outbox, digest firings and scheduler claims all build their exactly-once
+    promise on it. The caller owns the transaction; the row is only durable once it commits.
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    keys = [c.name for c in table.primary_key.columns]
+    # RETURNING, not rowcount: psycopg reports -1 for some conflict-skipped inserts.
+    stmt = (_insert(session, model).values(row).on_conflict_do_nothing(index_elements=keys)
+            .returning(table.c[keys[0]]))
+    return session.execute(stmt).first() is not None
+
+
 def _row(record: Any, **extra: Any) -> dict[str, Any]:
     """A record's fields as a row. Shallow on purpose: `dataclasses.asdict` deep-copies the raw
     payloads, which made it the single largest cost of a sync page."""
