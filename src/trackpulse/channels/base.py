@@ -63,6 +63,12 @@ class Channel(Protocol):
         """The message for these alerts in `lang`; pure (no I/O), testable without HTTP."""
         ...
 
+    def render_markdown(self, title: str, markdown: str, lang: Lang) -> Message:
+        """A free-form message (digest summaries, `channels test`) in the service's Markdown or
+        card format, cut under `max_message_bytes` with a note when it would not fit; pure.
+        The email kind renders it as a text part plus a simple HTML part."""
+        ...
+
     def send(self, message: Message, *, delivery_id: str) -> Outcome:
         """One attempt. Raises only on bugs; every answer of the service is an Outcome.
         `delivery_id` is stable across retries (the webhook kind's `webhook-id`)."""
