@@ -8,13 +8,18 @@ so production, the simulator and tests run the same code. It owns:
   until the tracker's rate window resets; other 5xx, timeouts and dropped connections
   back off exponentially with full jitter; a non-idempotent request is retried only
   after a 429 (refused, so not applied), never after an ambiguous failure;
-- mapping failures to our exceptions with the source name and the URL.
+- failing fast where waiting cannot help: a refused connection, a host name that does not
+  resolve and a failed TLS handshake are retried once, after about a second (a server
+  restarting, a resolver hiccup), then reported; a mistyped URL answers in seconds;
+- mapping failures to our exceptions with the source name, the URL and the kind of failure.
 """
 
 from __future__ import annotations
 
 import email.utils
 import random
+import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -28,6 +33,27 @@ import httpx
 from trackpulse.errors import AuthError, RequestFailed, UnreachableError
 
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+# Connection failures that more patience does not cure: one retry, after this long.
+FAST_FAIL_RETRIES = 1
+FAST_FAIL_WAIT = 1.0  # seconds
+
+
+def connect_failure_kind(exc: BaseException) -> str | None:
+    """"connection refused", "name does not resolve" or "TLS failure: ..." when `exc` (an
+    httpx transport error) is one of the failures not worth patient retries; else None.
+
+    httpx wraps httpcore's error, which wraps the socket's: walk the chain to the OS error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "name does not resolve"
+        if isinstance(seen, ssl.SSLError):
+            reason = getattr(seen, "reason", None) or type(seen).__name__
+            return f"TLS failure: {str(reason).lower().replace('_', ' ')}"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -148,16 +174,21 @@ class TrackerHttp:
                     resp = self.client.request(method, path, params=params, json=json)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 connect_failed = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                hopeless = connect_failure_kind(exc) if connect_failed else None
+                allowed = min(self.max_retries, FAST_FAIL_RETRIES) if hopeless else self.max_retries
                 # A request that never connected was never applied: safe to retry even a POST.
-                if (idempotent or connect_failed) and attempt < self.max_retries:
+                if (idempotent or connect_failed) and attempt < allowed:
                     self.stats.retries += 1
-                    self._wait(self._backoff(attempt))
+                    self._wait(FAST_FAIL_WAIT + random.uniform(0, 0.2) if hopeless else self._backoff(attempt))
                     attempt += 1
                     continue
+                tail = f" after {attempt} {'retry' if attempt == 1 else 'retries'}" if attempt else ""
+                if hopeless:
+                    raise UnreachableError(self.source, f"cannot connect ({hopeless}){tail}", url=url) from exc
                 kind = type(exc).__name__
                 if connect_failed:
-                    raise UnreachableError(self.source, f"cannot connect ({kind}: {exc})", url=url) from exc
-                raise RequestFailed(self.source, f"{method} failed ({kind}: {exc})", url=url) from exc
+                    raise UnreachableError(self.source, f"cannot connect ({kind}: {exc}){tail}", url=url) from exc
+                raise RequestFailed(self.source, f"{method} failed ({kind}: {exc}){tail}", url=url) from exc
             self.stats.count(httpx.URL(url).path, resp.status_code)
             status = resp.status_code
             if 200 <= status < 300 or status in ok_statuses:
