@@ -73,7 +73,7 @@ def test_report_validates_against_the_schema_and_has_exactly_the_contract_keys()
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)
     assert list(report) == ["schema", "as_of", "window", "projects", "sprints", "iterations",
-                            "worklogs_by_author", "sla"]
+                            "worklogs_by_author", "sla", "people_by_project", "kpis", "versions", "epics"]
     assert report["schema"] == "trackpulse.metrics/1"
     assert report["window"] == {"since": None, "until": "2026-01-10T00:00:00Z"}
     json.dumps(report, allow_nan=False)  # plain JSON: no NaN, no numpy scalars
