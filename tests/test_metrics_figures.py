@@ -313,3 +313,40 @@ def test_epic_whose_last_item_is_open_has_started_but_not_finished() -> None:
                         "started": "2026-01-02T00:00:00Z", "finished": None}
     # never in progress: no started; every item done: finished at the last resolution
     assert (search["started"], search["finished"]) == (None, "2026-01-07T00:00:00Z")
+
+
+def test_configured_kpis_coverage_and_forecast_windows_reach_the_metrics(tmp_path: Path) -> None:
+    from trackpulse.config import AppConfig
+    from trackpulse.metrics.load import figure_settings
+
+    (tmp_path / "lcov.info").write_text(LCOV, encoding="utf-8")
+    cfg = AppConfig.model_validate({
+        "metrics": {"forecast_window_days": 28, "forecast_horizon_days": 7},
+        "kpis": [{"name": "bugs down", "figure": "defects_open", "op": "<=", "target_change": -0.5,
+                  "baseline": {"since": "2026-01-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"}}],
+        "coverage": [{"source": "acme", "project": "ABC", "path": str(tmp_path / "lcov.info")}],
+    })
+    settings = figure_settings(cfg)
+    assert (settings.forecast_window_days, settings.forecast_horizon_days) == (28, 7)
+    assert settings.kpis[0].target_change == -0.5 and settings.kpis[0].baseline is not None
+    assert settings.coverage[("acme", "ABC")].lines_valid == 6
+    missing = AppConfig.model_validate({"coverage": [{"source": "acme", "project": "ABC",
+                                                      "path": str(tmp_path / "gone.xml")}]})
+    with pytest.raises(ConfigError, match=r"coverage\[0\]\.path: cannot read coverage report .*gone\.xml"):
+        figure_settings(missing)
+
+
+def test_tables_show_kpis_forecasts_people_and_versions() -> None:
+    from rich.console import Console
+
+    from trackpulse.metrics import render_report
+
+    r = report(items=[item("1", "3", points=3), item("2")], transitions=[done("1", "2026-01-09T12:00Z")],
+               item_plans=[{"item_id": "1", "assignees": ("Ada",), "fix_versions": ("100",)}],
+               versions=[{"project": "ABC", "version_id": "100", "name": "1.0"}],
+               figures=FigureSettings(kpis=(KpiSpec(name="no WIP", figure="wip", op="<=", target=0),)))
+    console = Console(record=True, width=200)
+    render_report(r, None, console)
+    text = console.export_text()
+    for expected in ("KPIs", "no WIP", "met", "<= 0.00", "Forecast", "People", "Ada", "100%", "Versions", "1.0"):
+        assert expected in text

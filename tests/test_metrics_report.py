@@ -133,7 +133,8 @@ def test_csv_writes_one_file_per_section_with_flattened_blocks_and_empty_nulls(t
     written = write_csv(report, extras, tmp_path)
     assert sorted(p.name for p in written) == sorted(
         f"{n}.csv" for n in ("projects", "sprints", "iterations", "worklogs_by_author", "sla", "velocity",
-                             "burndown", "weekly_throughput", "cfd", "timesheet", "cost"))
+                             "burndown", "weekly_throughput", "cfd", "timesheet", "cost",
+                             "people_by_project", "kpis", "versions", "epics"))
     with (tmp_path / "projects.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     abc = rows[0]

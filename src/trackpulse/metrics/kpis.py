@@ -42,7 +42,7 @@ def kpi_rows(kpis: Sequence[KpiSpec], projects: Sequence[Mapping[str, Any]],
                 continue
             value = figure_value(row, kpi.figure)
             baseline_value: float | None = None
-            target = kpi.target
+            target = None if kpi.target is None else float(kpi.target)
             if kpi.target_change is not None:
                 base = base_rows.get((row["source"], row["project"]))
                 baseline_value = None if base is None else figure_value(base, kpi.figure)
