@@ -70,27 +70,55 @@ def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(out, 0.0)  # FFT rounding leaves tiny negatives
 
 
+def _below(dist: np.ndarray, head: np.ndarray, remaining: int) -> np.ndarray:
+    """The part below R of the sum of two independent parts below R (exact: draws are >= 0)."""
+    return _convolve(dist, head)[:remaining]
+
+
+def _power_below(head: np.ndarray, n: int, remaining: int) -> np.ndarray:
+    """P(S_n = v) for v < R, by squaring: log2(n) truncated convolutions."""
+    result = np.zeros(1)
+    result[0] = 1.0
+    base = head
+    while n:
+        if n & 1:
+            result = _below(result, base, remaining)
+        n >>= 1
+        if n:
+            base = _below(base, base, remaining)
+    return result
+
+
+def _surely_below_half(p: np.ndarray, remaining: int) -> int:
+    """A day count n0 with P(S_n >= R) < 0.5 for every n <= n0 (Cantelli's inequality:
+    P(S_n - n mu >= t) <= n var / (n var + t^2), below 1/2 when t > sqrt(n var)); the
+    days up to n0 hold no percentile, so the walk may start there."""
+    k = np.arange(len(p))
+    mu = float((k * p).sum())
+    sigma = float(np.sqrt(max(float((k * k * p).sum()) - mu * mu, 0.0)))
+    x = (-sigma + np.sqrt(sigma * sigma + 4 * mu * remaining)) / (2 * mu)
+    n0 = int(x * x)
+    while n0 > 0 and not remaining - n0 * mu > sigma * np.sqrt(n0):
+        n0 -= 1
+    return max(min(n0 - 1, MAX_DAYS - 1), 0)  # one day of margin against rounding
+
+
 def days_to_finish(p: np.ndarray, remaining: int) -> tuple[int | None, int | None, int | None]:
     """The smallest n with P(T <= n) >= 0.50 / 0.85 / 0.95 (T: first n with S_n >= R)."""
     if remaining <= 0:
         return (0, 0, 0)
     if len(p) <= 1 or p[1:].sum() <= 0:
         return (None, None, None)  # every sample is 0: the work never finishes
-    # Draws of R or more jump straight into the absorbing cell: only k < R is convolved.
+    # Draws of R or more jump straight past R: only k < R is convolved; the mass that
+    # leaves the cells below R (total mass is 1) has reached R.
     head = p[:remaining]
-    dist = np.zeros(remaining + 1)
-    dist[0] = 1.0  # S_0 = 0
+    n0 = _surely_below_half(p, remaining)
+    below = _power_below(head, n0, remaining)
     answers: list[int | None] = [None, None, None]
     q_i = 0
-    for n in range(1, MAX_DAYS + 1):
-        done = dist[remaining]
-        conv = _convolve(dist[:remaining], head)
-        new = np.zeros(remaining + 1)
-        new[:remaining] = conv[:remaining]
-        # The mass that left the cells below R (total mass is 1) is now at R or more.
-        new[remaining] = done + (dist[:remaining].sum() - conv[:remaining].sum())
-        dist = new
-        reached = dist[remaining]
+    for n in range(n0 + 1, MAX_DAYS + 1):
+        below = _below(below, head, remaining)
+        reached = 1.0 - below.sum()
         while q_i < 3 and reached >= QUANTILES[q_i] - _EPS:
             answers[q_i] = n
             q_i += 1
