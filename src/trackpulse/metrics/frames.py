@@ -177,10 +177,6 @@ class FigureSettings:
     coverage: Mapping[tuple[str, str], LineCoverage] = field(default_factory=dict)  # (source, project)
 
 
-def _empty(name: str) -> Any:
-    return field(default_factory=lambda: make_frame(name, []))
-
-
 @dataclass
 class MetricsInput:
     """Everything the metrics engine reads: the store's rows as frames plus settings."""
@@ -197,10 +193,10 @@ class MetricsInput:
     sources: Mapping[str, SourceSettings] = field(default_factory=dict)
     sla: SlaSettings = field(default_factory=SlaSettings)
     cost: CostSettings = field(default_factory=CostSettings)
-    item_plans: pd.DataFrame = _empty("item_plans")
-    assignee_changes: pd.DataFrame = _empty("assignee_changes")
-    versions: pd.DataFrame = _empty("versions")
-    epics: pd.DataFrame = _empty("epics")
+    item_plans: pd.DataFrame = field(default_factory=lambda: make_frame("item_plans", []))
+    assignee_changes: pd.DataFrame = field(default_factory=lambda: make_frame("assignee_changes", []))
+    versions: pd.DataFrame = field(default_factory=lambda: make_frame("versions", []))
+    epics: pd.DataFrame = field(default_factory=lambda: make_frame("epics", []))
     figures: FigureSettings = field(default_factory=FigureSettings)
 
     def __post_init__(self) -> None:

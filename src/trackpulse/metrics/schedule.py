@@ -53,7 +53,7 @@ def version_rows(hist: ItemHistory, inp: MetricsInput, window_days: int, horizon
             date_p85 = f.as_json(hist.as_of)["date_p85"]
         rows.append({
             "source": v.source, "project": v.project, "version": v.name, "start": v.start,
-            "release_date": v.release_date, "released": released, "items_total": int(len(p)),
+            "release_date": v.release_date, "released": released, "items_total": len(p),
             "items_done": int(done[p].sum()), "points_total": float(points[p].sum()),
             "points_done": float(points[p][done[p]].sum()), "forecast_date_p85": date_p85,
         })
@@ -81,9 +81,9 @@ def epic_rows(hist: ItemHistory, inp: MetricsInput) -> list[dict[str, object]]:
         all_done = len(p) > 0 and bool(done[p].all())
         rows.append({
             "source": e.source, "project": e.project, "epic": e.epic, "summary": e.summary,
-            "items_total": int(len(p)), "items_done": int(done[p].sum()),
+            "items_total": len(p), "items_done": int(done[p].sum()),
             "points_total": float(points[p].sum()), "points_done": float(points[p][done[p]].sum()),
             "started": iso_utc(int(started.min())) if len(started) else None,
             "finished": iso_utc(int(hist.resolved[p].max())) if all_done else None,
         })
-    return sorted(rows, key=lambda r: (r["source"], r["project"], *_sort_key(r["started"], r["epic"])))  # type: ignore[arg-type]
+    return sorted(rows, key=lambda r: (r["source"], r["project"], *_sort_key(r["started"], r["epic"])))
