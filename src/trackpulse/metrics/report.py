@@ -254,7 +254,12 @@ def sla_rows(hist: ItemHistory, clocks: pd.DataFrame, window: Window) -> pd.Data
         "status": c["status"].to_numpy(dtype=object),
         "breached_at": c["breached_at"].to_numpy(dtype=np.int64),
     })
-    return frame.sort_values(["source", "project", "item", "clock"], kind="stable").reset_index(drop=True)
+    # Sorting 2M rows on four string columns costs seconds; the same stable order comes from
+    # sorted integer codes: the items' (source, project, key) ranks and the clock name's.
+    rank = [pd.factorize(hist.items[c].to_numpy(dtype=object), sort=True)[0][pos] for c in ("source", "project", "key")]
+    clock_code = pd.factorize(frame["clock"].to_numpy(dtype=object), sort=True)[0]
+    order = np.lexsort((clock_code, rank[2], rank[1], rank[0]))
+    return frame.take(order).reset_index(drop=True)
 
 
 def _sla(hist: ItemHistory, clocks: pd.DataFrame, window: Window) -> list[dict[str, Any]]:
