@@ -1,28 +1,24 @@
 """The sync job: run a source's connector against the store and record how it went.
 
 This is the scheduled unit (`trackpulse sync`, the scheduler inside `serve`, `demo`).
-Connectors do the tracker-specific work; this module owns the bookkeeping around a
-run (source_state) so `trackpulse status` can report it.
+Connectors (looked up in `trackpulse.connectors.registry`) do the tracker-specific work and
+are closed after each run; this module owns the bookkeeping around a run (source_state) so
+`trackpulse status` can report it.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from datetime import UTC, datetime
-from types import ModuleType
 
 import httpx
 
 from trackpulse.config import AppConfig, JiraSourceConfig, TrelloSourceConfig
+from trackpulse.connectors.registry import open_connector
 from trackpulse.errors import TrackpulseError
 from trackpulse.store.db import Store
 from trackpulse.store.writer import record_run
 from trackpulse.sync_api import NoProgress, Progress, SyncResult
-
-
-def connector_module(kind: str) -> ModuleType:
-    return importlib.import_module(f"trackpulse.connectors.{kind}")
 
 
 def sync_source(
@@ -38,14 +34,14 @@ def sync_source(
     with store.transaction() as s:
         record_run(s, source.name, source.kind, last_run_started=started, last_run_finished=None)
     t0 = time.perf_counter()
-    connector = connector_module(source.kind).open_connector(source, client=client)
-    try:
-        result = connector.sync(store, full=full, progress=progress)
-    except TrackpulseError as exc:
-        with store.transaction() as s:
-            record_run(s, source.name, source.kind, last_run_finished=datetime.now(UTC),
-                       last_error=exc.one_line(), last_run_requests=connector.http.stats.requests)
-        raise
+    with open_connector(source, client=client) as connector:
+        try:
+            result = connector.sync(store, full=full, progress=progress)
+        except TrackpulseError as exc:
+            with store.transaction() as s:
+                record_run(s, source.name, source.kind, last_run_finished=datetime.now(UTC),
+                           last_error=exc.one_line(), last_run_requests=connector.http.stats.requests)
+            raise
     result.seconds = time.perf_counter() - t0
     result.requests = connector.http.stats.requests
     finished = datetime.now(UTC)

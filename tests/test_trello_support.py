@@ -27,6 +27,7 @@ from trackpulse.simulator.trello_app import TrelloSimulator, create_trello_app
 from trackpulse.simulator.trello_world import TrelloWorld
 from trackpulse.store.db import Store, open_store
 from trackpulse.store.models import Comment, EstimateChange, History, Item, Transition
+from trackpulse.sync_api import WebhookResult
 
 KEY = "0123456789abcdef0123456789abcdef"
 TOKEN = "ATTA" + "f" * 60
@@ -123,7 +124,7 @@ def webhook_receiver(store: Store, cfg_holder: dict[str, TrelloSourceConfig]) ->
     HEAD answers 200; POST verifies the signature against the registered callback URL and
     applies the delivery. `cfg_holder["cfg"]` is read per request (its callback_url is known
     only once the receiver has a port)."""
-    outcomes: list[str] = []
+    outcomes: list[WebhookResult] = []
 
     async def endpoint(request: Request) -> Response:
         if request.method == "HEAD":
@@ -141,7 +142,7 @@ def webhook_receiver(store: Store, cfg_holder: dict[str, TrelloSourceConfig]) ->
         except WebhookRejected as exc:
             return PlainTextResponse(str(exc), exc.status)
         outcomes.append(outcome)
-        return PlainTextResponse(outcome)
+        return PlainTextResponse(str(outcome))
 
     app = Starlette(routes=[Route("/webhooks/trello/{source}", endpoint, methods=["HEAD", "POST"])])
     app.state.outcomes = outcomes

@@ -164,14 +164,14 @@ def test_apply_webhook_rejects_what_is_not_a_trello_delivery_and_ignores_other_b
         outcome = apply_webhook(store, cfg, {"action": {
             "id": "5f1c2b3a4d5e6f7081920aff", "type": "createCard", "date": "2026-03-02T09:00:00.000Z",
             "data": {"board": {"id": "0" * 24}, "card": {"id": "5f1c2b3a4d5e6f7081920a00"}}}}, {})
-        assert outcome.startswith("ignored")
+        assert outcome.outcome == "ignored"
         # A createCard for a card never synced creates the item from the action alone.
         created = apply_webhook(store, cfg, {"action": {
             "id": "69a55154000000973ceb4400", "type": "createCard", "date": "2026-03-02T09:00:00.000Z",
             "idMemberCreator": "m1",
             "data": {"board": {"id": "5f1c2b3a4d5e6f7081920a1b"}, "list": {"id": "l" * 24, "name": "Doing"},
                      "card": {"id": "69a55154000000973ceb43ff", "name": "new", "shortLink": "abcdEFGH"}}}}, {})
-        assert created.startswith("applied")
+        assert created.outcome == "applied"
         with store.transaction() as s:
             row = s.get(Item, (SOURCE, "69a55154000000973ceb43ff"))
             assert row is not None and (row.key, row.status_name, row.status_category) == ("abcdEFGH", "Doing",

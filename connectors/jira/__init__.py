@@ -5,12 +5,14 @@
 - `sync.py`: the connector (`check`, `sync`): what is fetched, in which order, committed how;
 - `webhook.py`: `apply_webhook`, one delivery through the same mapping and writer;
 - `rederive.py`: rebuild derived rows from stored raw JSON after a mapping change;
+- `cursors.py`: `describe_cursor`, what each of its cursors means for `status`;
 - `registration.py`: `register_webhook`, the admin webhook that pushes this source's events.
 """
 
+from trackpulse.connectors.jira.cursors import describe_cursor
 from trackpulse.connectors.jira.rederive import rederive
 from trackpulse.connectors.jira.registration import register_webhook
 from trackpulse.connectors.jira.sync import JiraConnector, open_connector
 from trackpulse.connectors.jira.webhook import apply_webhook
 
-__all__ = ["JiraConnector", "apply_webhook", "open_connector", "rederive", "register_webhook"]
+__all__ = ["JiraConnector", "apply_webhook", "describe_cursor", "open_connector", "rederive", "register_webhook"]

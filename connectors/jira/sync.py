@@ -26,11 +26,11 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import sqlalchemy as sa
@@ -66,7 +66,7 @@ from trackpulse.store.writer import (
     upsert_sprints,
     upsert_statuses,
 )
-from trackpulse.sync_api import CheckResult, NoProgress, Progress, SyncResult
+from trackpulse.sync_api import CheckResult, NoProgress, Progress, SyncResult, WebhookResult
 
 # Cursor entities (sync_cursor.entity) this connector owns.
 WATERMARK = "issues"  # {"at": server ms at the start of the last complete run, "scope": hash}
@@ -187,6 +187,7 @@ class JiraConnector:
     def __init__(self, cfg: JiraSourceConfig, client: httpx.Client | None = None) -> None:
         self.cfg = cfg
         self.source = cfg.name
+        self._owns_client = client is None  # a client handed in stays the caller's to close
         self.http = open_http(cfg, client)
         self.api = JiraClient(self.http)
         self.mapping = jm.JiraMapping(defect_types=frozenset(cfg.defect_types))
@@ -194,6 +195,22 @@ class JiraConnector:
         # Worklogs written this run from complete per-issue lists (id -> updated ms): the Cloud
         # worklog feed need not fetch them again.
         self._seen_worklogs: dict[str, int] = {}
+
+    def close(self) -> None:
+        """Close the HTTP client this connector built (its keep-alive connections)."""
+        if self._owns_client:
+            self.http.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def apply_webhook(self, store: Store, body: dict[str, Any], headers: Mapping[str, str]) -> WebhookResult:
+        from trackpulse.connectors.jira.webhook import apply_webhook
+
+        return apply_webhook(store, self.cfg, body, headers)
 
     # ------------------------------------------------------------------ check
     def _detect(self) -> tuple[dict[str, Any], int]:

@@ -24,6 +24,7 @@ from trackpulse.errors import WebhookRejected
 from trackpulse.records import ItemBundle
 from trackpulse.store.db import Store
 from trackpulse.store.models import Worklog
+from trackpulse.sync_api import WebhookResult
 from trackpulse.store.writer import (
     apply_bundles,
     delete_comments,
@@ -51,8 +52,8 @@ def _issue_id(body: Mapping[str, Any], event: str) -> str:
 
 def apply_webhook(
     store: Store, source_cfg: JiraSourceConfig, body: dict[str, Any], headers: Mapping[str, str]
-) -> str:
-    """Apply one delivery; returns a short outcome text for the delivery log."""
+) -> WebhookResult:
+    """Apply one delivery; says what it did (`WebhookResult`) for the delivery log."""
     event = str(body.get("webhookEvent") or "")
     if not event:
         raise WebhookRejected(400, "not a Jira webhook: no webhookEvent")
@@ -102,9 +103,9 @@ def apply_webhook(
                         )
                     ],
                 )
-                return f"{event} {item.key} ({delivery}): item upserted" + (
+                return WebhookResult("applied", event, item.key, f"delivery {delivery}" + (
                     f", history {histories[0].history_id}" if histories else ""
-                )
+                ))
 
             if event == "jira:issue_deleted":
                 iid = _issue_id(body, event)
@@ -114,38 +115,40 @@ def apply_webhook(
                     sa.select(col(Worklog.worklog_id)).where(col(Worklog.source) == source, col(Worklog.item_id) == iid)
                 ).scalars()
                 delete_worklogs(s, source, list(wl_ids))
-                return f"{event} {iid} ({delivery}): {'deleted' if n else 'already deleted or unknown'}"
+                if n:
+                    return WebhookResult("deleted", event, iid, f"delivery {delivery}")
+                return WebhookResult("ignored", event, iid, f"delivery {delivery}: already deleted or unknown")
 
             if event in ("comment_created", "comment_updated"):
                 iid = _issue_id(body, event)
                 c = jm.map_comment(body["comment"], iid)
                 apply_bundles(s, source, [ItemBundle(item=None, item_id=iid, partial_comments=[c])])
-                return f"{event} {c.comment_id} on {iid} ({delivery})"
+                return WebhookResult("applied", event, c.comment_id, f"on {iid}, delivery {delivery}")
 
             if event == "comment_deleted":
                 cid = str((body.get("comment") or {}).get("id"))
                 delete_comments(s, source, [cid])
-                return f"{event} {cid} ({delivery})"
+                return WebhookResult("deleted", event, cid, f"delivery {delivery}")
 
             if event in ("worklog_created", "worklog_updated"):
                 w = jm.map_worklog(body["worklog"])
                 apply_bundles(s, source, [ItemBundle(item=None, item_id=w.item_id, partial_worklogs=[w])])
-                return f"{event} {w.worklog_id} on {w.item_id} ({delivery})"
+                return WebhookResult("applied", event, w.worklog_id, f"on {w.item_id}, delivery {delivery}")
 
             if event == "worklog_deleted":
                 wid = str((body.get("worklog") or {}).get("id"))
                 delete_worklogs(s, source, [wid])
-                return f"{event} {wid} ({delivery})"
+                return WebhookResult("deleted", event, wid, f"delivery {delivery}")
 
             if event in SPRINT_EVENTS:
                 sp = jm.map_sprint(body["sprint"])
                 upsert_sprints(s, source, [sp])
-                return f"{event} {sp.sprint_id} ({delivery})"
+                return WebhookResult("applied", event, sp.sprint_id, f"delivery {delivery}")
 
             if event == "sprint_deleted":
                 sid = str((body.get("sprint") or {}).get("id"))
                 delete_sprints(s, source, [sid])
-                return f"{event} {sid} ({delivery})"
+                return WebhookResult("deleted", event, sid, f"delivery {delivery}")
     except (KeyError, jm.JiraPayloadError) as exc:
         raise WebhookRejected(400, f"Jira webhook {event} for source {source} is malformed: {exc}") from exc
-    return f"{event} ({delivery}): ignored"
+    return WebhookResult("ignored", event, None, f"delivery {delivery}: not an event this connector applies")

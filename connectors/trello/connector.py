@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -42,7 +42,7 @@ from trackpulse.records import BoardRecord, ItemBundle, ProjectRecord
 from trackpulse.store import writer
 from trackpulse.store.db import Store
 from trackpulse.store.models import Item
-from trackpulse.sync_api import CheckResult, NoProgress, Progress, SyncResult
+from trackpulse.sync_api import CheckResult, NoProgress, Progress, SyncResult, WebhookResult
 
 from .api import PAGE_LIMIT, PyTrelloTransport, TrelloApi
 from .mapping import BoardMapping, card_to_item, list_statuses, parse_date, points_field_ids
@@ -73,12 +73,19 @@ class TrelloConnector:
                  sleep: Callable[[float], None] = time.sleep, page_limit: int = PAGE_LIMIT) -> None:
         self.cfg = cfg
         self.page_limit = page_limit  # Trello's maximum; smaller only to exercise paging in tests
+        self._owns_client = client is None  # a client handed in stays the caller's to close
         self.api = TrelloApi(cfg, client, sleep=sleep)
         self.http = self.api.http
 
     def close(self) -> None:
-        """Close the HTTP client (its keep-alive connections); the connector is done."""
-        self.api.close()
+        """Close the HTTP client this connector built (its keep-alive connections)."""
+        if self._owns_client:
+            self.api.close()
+
+    def apply_webhook(self, store: Store, body: dict[str, Any], headers: Mapping[str, str]) -> WebhookResult:
+        from .webhooks import apply_webhook
+
+        return apply_webhook(store, self.cfg, body, headers)
 
     def __enter__(self) -> Self:
         return self

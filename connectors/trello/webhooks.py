@@ -34,6 +34,7 @@ from trackpulse.records import ItemBundle
 from trackpulse.store import writer
 from trackpulse.store.db import Store
 from trackpulse.store.models import Comment, History, Item
+from trackpulse.sync_api import WebhookResult
 
 from .connector import TrelloConnector
 from .mapping import CREATION_TYPES, STATE_TYPES, apply_action_to_card, card_to_item, parse_date
@@ -83,20 +84,21 @@ def _action_of(body: Any) -> dict[str, Any]:
 
 
 def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, Any],
-                  headers: Mapping[str, str]) -> str:
-    """Apply one verified delivery; returns what happened in a few words."""
+                  headers: Mapping[str, str]) -> WebhookResult:
+    """Apply one verified delivery; says what it did (`WebhookResult`)."""
     action = _action_of(body)
     source = source_cfg.name
     data = action["data"]
     board_id = (data.get("board") or {}).get("id") or (body.get("model") or {}).get("id")
     if board_id not in source_cfg.boards:
-        return f"ignored {action['type']} {action['id']}: board {board_id} is not in source {source}'s boards"
+        return WebhookResult("ignored", action["type"], action["id"],
+                             f"board {board_id} is not in source {source}'s boards")
     card_id = (data.get("card") or {}).get("id")
     if not card_id:
-        return f"ignored {action['type']} {action['id']}: not about a card"
+        return WebhookResult("ignored", action["type"], action["id"], "not about a card")
     with store.transaction() as s:
         if _already_applied(s, source, card_id, action):
-            return f"duplicate {action['type']} {action['id']}: already applied"
+            return WebhookResult("duplicate", action["type"], action["id"], "already applied")
         known = s.get(Item, (source, card_id)) is not None
     fetched = None
     if not known and action["type"] in STATE_TYPES:
@@ -104,13 +106,13 @@ def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, 
     with store.transaction() as s:
         mapping = load_mapping(s, source_cfg)
         counts = write_actions(s, mapping, [action], tracked_boards=source_cfg.boards)
-        outcome = f"applied {action['type']} {action['id']} to card {card_id}"
+        notes = [f"to card {card_id}"]
         if action["type"] in STATE_TYPES:
             stored = s.get(Item, (source, card_id))
             at = parse_date(action["date"])
             assert at is not None
             if stored is not None and stored.updated > at:
-                outcome += " (older than the stored card: only fields no newer action set)"
+                notes.append("older than the stored card: only fields no newer action set")
             if stored is None or not stored.deleted or action["type"] in _ARRIVALS:
                 card: dict[str, Any] | None
                 if stored is None and fetched is not None:
@@ -125,8 +127,8 @@ def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, 
                     writer.apply_bundles(s, source, [ItemBundle(item=item, item_id=card_id)])
                     fill_reporters(s, source, [card_id])
         if counts.deleted:
-            outcome += " (card deleted)"
-    return outcome
+            notes.append("card deleted")
+    return WebhookResult("deleted" if counts.deleted else "applied", action["type"], action["id"], "; ".join(notes))
 
 
 def _fetch_card(cfg: TrelloSourceConfig, card_id: str) -> dict[str, Any] | None:

@@ -45,6 +45,11 @@ class ServerConfig(_Strict):
     port: int = 8787
     token: SecretStr | None = None  # bearer token for the API and dashboard (webhooks use signatures)
     public_url: str | None = None  # how trackers reach us, for webhook registration
+    language: Literal["en", "zh"] = "en"  # dashboard and server messages
+    # A webhook delivery that fails for a transient cause (store busy, lock timeout) is tried
+    # again after webhook_retry_seconds, doubling each time, at most webhook_max_attempts times.
+    webhook_max_attempts: int = Field(default=5, ge=1)
+    webhook_retry_seconds: float = Field(default=30.0, gt=0)
 
 
 class _SourceBase(_Strict):

@@ -1,21 +1,33 @@
-"""The contract between the sync job, the connectors and the CLI/server.
+"""The contract between the sync job, the connectors, the webhook queue and the CLI/server.
 
-A connector module (`trackpulse.connectors.jira`, `trackpulse.connectors.trello`) exposes:
+A connector package (`trackpulse.connectors.jira`, `trackpulse.connectors.trello`) is listed
+once in `trackpulse.connectors.registry.CONNECTORS` as a `ConnectorKind`:
 
-- `open_connector(source_cfg, *, client: httpx.Client | None = None) -> Connector`
-  (builds its own authenticated `httpx.Client` when none is given);
-- `Connector.check() -> CheckResult` (reach the tracker, verify credentials/permissions);
-- `Connector.sync(store, *, full: bool, progress: Progress) -> SyncResult`;
-- `Connector.http`: the `trackpulse.http.TrackerHttp` it sends through (request counts);
-- `apply_webhook(store, source_cfg, body: dict, headers: Mapping[str, str]) -> str`, a
-  module-level function that normalises one verified delivery through the same mapping
-  as a sync and writes it with `trackpulse.store.writer` (returns a short outcome text).
+- `open(source_cfg, *, client: httpx.Client | None = None) -> Connector` builds a connector
+  (its own authenticated `httpx.Client` when none is given; a client handed in stays the
+  caller's and is not closed by `Connector.close`);
+- `apply_webhook(store, source_cfg, body, headers) -> WebhookResult` normalises one verified
+  delivery through the same mapping as a sync and writes it with `trackpulse.store.writer`.
+  It needs no HTTP client of its own, so the webhook queue calls it without opening a
+  connector. It raises `WebhookRejected` for a body that can never apply;
+- `describe_cursor(entity, value) -> CursorView` says what one of its `sync_cursor` rows
+  means, so `status` never guesses a connector's cursor format.
+
+A `Connector` (the `Protocol` below) is used in a with-block: `check()`, `sync()`,
+`apply_webhook()`, then `close()`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+
+from trackpulse.http import TrackerHttp
+
+if TYPE_CHECKING:  # the store sits beside this module in the layers; only its type is named here
+    from trackpulse.store.db import Store
 
 
 class Progress(Protocol):
@@ -66,3 +78,61 @@ class CheckResult:
     deployment: str  # "Cloud", "Server", "Trello"
     user: str | None = None
     details: list[str] = field(default_factory=list)
+
+
+WebhookOutcome = Literal["applied", "deleted", "duplicate", "ignored"]
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    """What applying one delivery did: for the delivery log, telemetry and tests."""
+
+    outcome: WebhookOutcome
+    event: str  # the tracker's event or action type
+    subject: str | None = None  # the item key or id, comment, worklog or sprint id it was about
+    detail: str = ""  # why it was ignored, or a note ("older than the stored card")
+
+    def __str__(self) -> str:
+        text = f"{self.outcome} {self.event}" + (f" {self.subject}" if self.subject else "")
+        return text + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class CursorView:
+    """One `sync_cursor` row as a person reads it, described by the connector that owns it."""
+
+    entity: str
+    at: datetime | None  # the tracker instant the cursor stands at, when it has one
+    text: str  # a short reading for `status` (the instant, or the raw value shortened)
+
+
+class Connector(Protocol):
+    """One tracker source, open for work; close it when done (it owns HTTP connections)."""
+
+    kind: str
+    http: TrackerHttp  # what it sends through (request counts for the run record)
+
+    def check(self) -> CheckResult: ...
+
+    def sync(self, store: Store, *, full: bool = False, progress: Progress | None = None) -> SyncResult: ...
+
+    def apply_webhook(self, store: Store, body: dict[str, Any], headers: Mapping[str, str]) -> WebhookResult: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+ApplyWebhook = Callable[[Any, Any, dict[str, Any], Mapping[str, str]], WebhookResult]
+
+
+@dataclass(frozen=True)
+class ConnectorKind:
+    """A registry entry: how to open a connector of this kind and what it does without one."""
+
+    kind: str
+    open: Callable[..., Connector]
+    apply_webhook: ApplyWebhook
+    describe_cursor: Callable[[str, str], CursorView]

@@ -2,13 +2,25 @@
 
 Trackers retry slow or failed deliveries and give up after a while, so a delivery is
 committed to `WebhookDelivery` before we answer, and the tracker-specific work (the
-connector's `apply_webhook`) runs later on one worker thread. One thread on purpose:
-deliveries are applied in arrival order and never race each other on the same item.
+connector's `apply_webhook`, found in `trackpulse.connectors.registry`) runs later on one
+worker thread. One thread on purpose: deliveries are applied in arrival order and never race
+each other on the same item.
 
 A delivery id seen before is a duplicate (Jira retries keep `X-Atlassian-Webhook-Identifier`;
-Trello's action id is unique) and is not applied again. Deliveries without `processed_at`
-are applied again when the queue starts, so a crash between storing and applying loses
-nothing.
+Trello's action id is unique) and is not applied again.
+
+A delivery that fails is classified (`classify_failure`):
+- transient (the store was busy, a lock timed out, the connection dropped): tried again after
+  `server.webhook_retry_seconds`, doubling, at most `server.webhook_max_attempts` times; the
+  next try time is the row's `retry_at`, so a restart keeps the schedule;
+- permanent (a body the connector rejects, a mapping error, a source no longer configured, a
+  bug): marked failed (`failed_at`, with the reason in `error`) after one try. A failed delivery
+  is never tried again by itself; `trackpulse webhooks retry --failed` re-queues it on purpose
+  (`requeue`), after a fix.
+Pending deliveries (neither processed nor failed) are applied again when the queue starts, so a
+crash between storing and applying loses nothing. The worker also looks at the store every
+`poll_seconds` for deliveries whose `retry_at` has come (backoff, or `webhooks retry` run while
+the server is up).
 """
 
 from __future__ import annotations
@@ -16,35 +28,66 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import httpx
 import sqlalchemy as sa
 from sqlmodel import col
 
 from trackpulse.config import AppConfig, JiraSourceConfig, TrelloSourceConfig
-from trackpulse.errors import TrackpulseError
+from trackpulse.connectors.registry import connector_kind
+from trackpulse.errors import RequestFailed, StoreError, TrackpulseError, UnreachableError
 from trackpulse.server.telemetry import Telemetry
 from trackpulse.store.db import Store
 from trackpulse.store.models import WebhookDelivery
 from trackpulse.store.writer import insert_once
+from trackpulse.sync_api import WebhookResult
 
 log = logging.getLogger("trackpulse.webhooks")
 
-ApplyFn = Callable[[Store, JiraSourceConfig | TrelloSourceConfig, dict[str, Any], Mapping[str, str]], str]
+ApplyFn = Callable[[Store, JiraSourceConfig | TrelloSourceConfig, dict[str, Any], Mapping[str, str]], WebhookResult]
+Failure = Literal["transient", "permanent"]
 
 _STOP = ("", "")
 # Delivery ids made from the body when a tracker sends no delivery id of its own.
 BODY_HASH_PREFIX = "body-sha256:"
+# The longest wait between two tries of a transiently failing delivery.
+MAX_BACKOFF_SECONDS = 3600.0
 
 
 def connector_apply(kind: str) -> ApplyFn:
-    from trackpulse.jobs.sync import connector_module
-
-    fn: ApplyFn = connector_module(kind).apply_webhook
+    """The connector's `apply_webhook` for a source kind (the one registry)."""
+    fn: ApplyFn = connector_kind(kind).apply_webhook
     return fn
+
+
+def classify_failure(exc: BaseException) -> Failure:
+    """Transient when trying again later can succeed without anyone changing anything: the
+    store was busy or locked (SQLite "database is locked", PostgreSQL lock or statement timeout,
+    deadlock, serialization failure: all DBAPI OperationalErrors), its connection dropped or the
+    pool was exhausted, or a tracker the connector asked could not be reached. Everything else
+    (a body the connector rejects, a mapping error, a bug) fails the same way every time."""
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)):
+        return "transient"
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return "transient"
+    if isinstance(exc, (StoreError, UnreachableError)):
+        return "transient"
+    if isinstance(exc, RequestFailed) and (exc.status is None or exc.status == 429 or exc.status >= 500):
+        return "transient"
+    return "permanent"
+
+
+def backoff_seconds(attempts: int, base: float) -> float:
+    """Wait before try `attempts + 1`: base, 2×base, 4×base … capped at an hour."""
+    return float(min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+def _pending() -> Any:
+    return sa.and_(col(WebhookDelivery.processed_at).is_(None), col(WebhookDelivery.failed_at).is_(None))
 
 
 class WebhookQueue:
@@ -55,16 +98,22 @@ class WebhookQueue:
         telemetry: Telemetry | None = None,
         *,
         apply_for_kind: Callable[[str], ApplyFn] | None = None,
+        poll_seconds: float = 5.0,
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.telemetry = telemetry or Telemetry()
         self._apply_for_kind = apply_for_kind
+        self.max_attempts = cfg.server.webhook_max_attempts
+        self.retry_seconds = cfg.server.webhook_retry_seconds
+        self.poll_seconds = poll_seconds
         self._queue: queue.Queue[tuple[str, str]] = queue.Queue()
         # Headers of live deliveries; after a restart they are rebuilt from the stored id.
         self._headers: dict[tuple[str, str], dict[str, str]] = {}
+        self._queued: set[tuple[str, str]] = set()  # on the queue or being applied
         self._outstanding = 0
         self._idle = threading.Condition()
+        self._next_scan = 0.0  # time.monotonic() of the next look for due retries
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ intake
@@ -84,25 +133,31 @@ class WebhookQueue:
 
     def _enqueue(self, source: str, delivery_id: str) -> None:
         with self._idle:
+            if (source, delivery_id) in self._queued:
+                return
+            self._queued.add((source, delivery_id))
             self._outstanding += 1
         self._queue.put((source, delivery_id))
 
     # ------------------------------------------------------------------ worker
 
     def start(self) -> None:
-        """Queue every stored delivery not yet processed, then start the worker thread."""
+        """Queue every pending delivery that is due, then start the worker thread."""
         if self._thread is not None:
             return
         with self.store.session() as s:
-            unprocessed = s.execute(
+            due = s.execute(
                 sa.select(col(WebhookDelivery.source), col(WebhookDelivery.delivery_id))
-                .where(col(WebhookDelivery.processed_at).is_(None))
+                .where(_pending())
+                .where(sa.or_(col(WebhookDelivery.retry_at).is_(None),
+                              col(WebhookDelivery.retry_at) <= datetime.now(UTC)))
                 .order_by(col(WebhookDelivery.received_at))
             ).all()
-        for source, delivery_id in unprocessed:
+        for source, delivery_id in due:
             self._enqueue(source, delivery_id)
-        if unprocessed:
-            log.info("re-processing %d stored webhook deliveries", len(unprocessed))
+        if due:
+            log.info("re-processing %d stored webhook deliveries", len(due))
+        self._next_scan = time.monotonic() + self.poll_seconds
         self._thread = threading.Thread(target=self._run, name="trackpulse-webhooks", daemon=True)
         self._thread.start()
 
@@ -115,62 +170,121 @@ class WebhookQueue:
 
     def _run(self) -> None:
         while True:
-            source, delivery_id = self._queue.get()
-            if (source, delivery_id) == _STOP:
+            if time.monotonic() >= self._next_scan:
+                self._scan_due()
+            try:
+                key = self._queue.get(timeout=max(0.0, self._next_scan - time.monotonic()))
+            except queue.Empty:
+                continue
+            if key == _STOP:
                 return
             try:
-                self._process(source, delivery_id)
+                self._process(*key)
             except Exception:
-                log.exception("webhook delivery %s/%s could not be processed", source, delivery_id)
+                log.exception("webhook delivery %s/%s could not be processed", *key)
             finally:
                 with self._idle:
+                    self._queued.discard(key)
                     self._outstanding -= 1
                     self._idle.notify_all()
+
+    def _scan_due(self) -> None:
+        """Queue pending deliveries whose retry time has come; plan the next look."""
+        now = datetime.now(UTC)
+        self._next_scan = time.monotonic() + self.poll_seconds
+        try:
+            with self.store.session() as s:
+                due = s.execute(
+                    sa.select(col(WebhookDelivery.source), col(WebhookDelivery.delivery_id))
+                    .where(_pending(), col(WebhookDelivery.retry_at) <= now)
+                    .order_by(col(WebhookDelivery.retry_at))
+                ).all()
+                later = s.execute(
+                    sa.select(sa.func.min(col(WebhookDelivery.retry_at)))
+                    .where(_pending(), col(WebhookDelivery.retry_at) > now)
+                ).scalar_one()
+        except sa.exc.SQLAlchemyError as exc:
+            # The store is busy or away: look again at the next poll.
+            log.warning("webhook queue could not look for due retries: %s", type(exc).__name__)
+            return
+        for source, delivery_id in due:
+            self._enqueue(source, delivery_id)
+        if later is not None:
+            self._plan_scan(later)
+
+    def _plan_scan(self, at: datetime) -> None:
+        wait = (at - datetime.now(UTC)).total_seconds()
+        self._next_scan = min(self._next_scan, time.monotonic() + max(wait, 0.0))
 
     def _source_cfg(self, name: str) -> JiraSourceConfig | TrelloSourceConfig | None:
         return next((s for s in self.cfg.sources if s.name == name), None)
 
+    def _apply(self, src: JiraSourceConfig | TrelloSourceConfig, delivery: WebhookDelivery,
+               headers: Mapping[str, str] | None) -> WebhookResult:
+        apply = (self._apply_for_kind or connector_apply)(src.kind)
+        # Case-insensitive, whatever case the connector looks names up in.
+        hdrs = httpx.Headers(headers if headers is not None else rebuilt_headers(src.kind, delivery.delivery_id))
+        return apply(self.store, src, delivery.body or {}, hdrs)
+
     def _process(self, source: str, delivery_id: str) -> None:
         with self.store.session() as s:
             delivery = s.get(WebhookDelivery, (source, delivery_id))
-        if delivery is None or delivery.processed_at is not None:
+        if delivery is None or delivery.processed_at is not None or delivery.failed_at is not None:
             return
         headers = self._headers.pop((source, delivery_id), None)
         src = self._source_cfg(source)
         error: str | None = None
+        failure: Failure | None = None
         if src is None:
-            error = f"source {source} is no longer configured"
+            error, failure = f"source {source} is no longer configured", "permanent"
         else:
-            if headers is None:
-                headers = rebuilt_headers(src.kind, delivery_id)
             try:
-                # Case-insensitive, whatever case the connector looks names up in.
-                apply = (self._apply_for_kind or connector_apply)(src.kind)
-                outcome = apply(self.store, src, delivery.body or {}, httpx.Headers(headers))
-                log.debug("webhook %s/%s (%s): %s", source, delivery_id, delivery.event, outcome)
+                result = self._apply(src, delivery, headers)
+                log.debug("webhook %s/%s: %s", source, delivery_id, result)
             except TrackpulseError as exc:
-                error = exc.one_line()
+                error, failure = exc.one_line(), classify_failure(exc)
             except Exception as exc:
-                log.exception("webhook delivery %s/%s failed", source, delivery_id)
-                error = f"{type(exc).__name__}: {exc}"
+                failure = classify_failure(exc)
+                if failure == "permanent":  # not a store hiccup: most likely a bug, keep the traceback
+                    log.exception("webhook delivery %s/%s failed", source, delivery_id)
+                error = " ".join(f"{type(exc).__name__}: {exc}".split())
+        outcome = self._record(source, delivery_id, error, failure)
+        self.telemetry.delivery(source, src.kind if src else "unknown", outcome)
+        if error is not None:
+            log.warning("webhook delivery %s/%s %s: %s", source, delivery_id,
+                        "will be retried" if outcome == "retry_later" else "failed", error)
+
+    def _record(self, source: str, delivery_id: str, error: str | None, failure: Failure | None) -> str:
+        """Write the try's outcome on the row: processed, retry later, or failed for good."""
+        now = datetime.now(UTC)
         with self.store.transaction() as s:
             row = s.get(WebhookDelivery, (source, delivery_id))
-            if row is not None:
-                if error is None:
-                    row.processed_at = datetime.now(UTC)
-                    row.error = None
-                else:
-                    # processed_at stays empty: the next start tries again (the cause may be transient).
-                    row.error = error[:2000]
-        tracker = src.kind if src else "unknown"
-        self.telemetry.delivery(source, tracker, "processed" if error is None else "failed")
-        if error is not None:
-            log.warning("webhook delivery %s/%s failed: %s", source, delivery_id, error)
+            if row is None:
+                return "processed"
+            row.attempts = (row.attempts or 0) + 1
+            row.retry_at = None
+            if error is None:
+                row.processed_at, row.error, row.failure = now, None, None
+                return "processed"
+            row.failure = failure
+            if failure == "transient" and row.attempts < self.max_attempts:
+                row.error = error[:2000]
+                row.retry_at = now + timedelta(seconds=backoff_seconds(row.attempts, self.retry_seconds))
+                retry_at = row.retry_at
+            else:
+                if failure == "transient":
+                    error = f"gave up after {row.attempts} attempts: {error}"
+                row.error = error[:2000]
+                row.failed_at = now
+                return "failed"
+        self._plan_scan(retry_at)
+        return "retry_later"
 
     # ------------------------------------------------------------------ observation
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until every accepted delivery has been processed (True) or `timeout` passes (False)."""
+        """Block until every queued delivery has been tried (True) or `timeout` passes (False).
+        A delivery waiting for its retry time is not queued."""
         with self._idle:
             return self._idle.wait_for(lambda: self._outstanding == 0, timeout)
 
@@ -179,12 +293,60 @@ class WebhookQueue:
             return self._outstanding
 
     def pending_in_store(self) -> int:
-        with self.store.session() as s:
-            n = s.execute(
-                sa.select(sa.func.count()).select_from(WebhookDelivery)
-                .where(col(WebhookDelivery.processed_at).is_(None))
-            ).scalar_one()
-        return int(n)
+        """Deliveries neither applied nor failed (including those waiting for a retry)."""
+        return delivery_counts(self.store)["pending"]
+
+
+def delivery_counts(store: Store, source: str | None = None) -> dict[str, int]:
+    """pending (not yet applied, not failed), retrying (pending after a transient failure) and failed."""
+    with store.session() as s:
+        def count(*where: Any) -> int:
+            stmt = sa.select(sa.func.count()).select_from(WebhookDelivery).where(*where)
+            if source is not None:
+                stmt = stmt.where(col(WebhookDelivery.source) == source)
+            return int(s.execute(stmt).scalar_one())
+
+        return {
+            "pending": count(_pending()),
+            "retrying": count(_pending(), col(WebhookDelivery.failure) == "transient"),
+            "failed": count(col(WebhookDelivery.failed_at).is_not(None)),
+        }
+
+
+def failed_deliveries(store: Store, *, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Failed deliveries, newest failure first, without their bodies (they may be large)."""
+    stmt = (sa.select(WebhookDelivery).where(col(WebhookDelivery.failed_at).is_not(None))
+            .order_by(col(WebhookDelivery.failed_at).desc()).limit(limit))
+    if source is not None:
+        stmt = stmt.where(col(WebhookDelivery.source) == source)
+    with store.session() as s:
+        rows = list(s.execute(stmt).scalars())
+    return [{"source": r.source, "delivery_id": r.delivery_id, "event": r.event,
+             "received_at": _iso(r.received_at), "failed_at": _iso(r.failed_at), "attempts": r.attempts,
+             "failure": r.failure, "error": r.error} for r in rows]
+
+
+def requeue(store: Store, *, failed: bool = False, source: str | None = None) -> int:
+    """Make deliveries due now: every pending one (skipping its backoff) and, with `failed`,
+    every failed one too (attempts start again). A running server picks them up at its next
+    poll, a stopped one when it starts. Returns how many were re-queued."""
+    now = datetime.now(UTC)
+    where = [_pending()]
+    if failed:
+        where = [sa.or_(_pending(), col(WebhookDelivery.failed_at).is_not(None))]
+    if source is not None:
+        where.append(col(WebhookDelivery.source) == source)
+    where.append(col(WebhookDelivery.processed_at).is_(None))
+    values: dict[str, Any] = {"retry_at": now}
+    if failed:
+        values.update(failed_at=None, attempts=0)
+    with store.transaction() as s:
+        result = s.execute(sa.update(WebhookDelivery).where(*where).values(**values))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat().replace("+00:00", "Z") if ts else None
 
 
 def rebuilt_headers(kind: str, delivery_id: str) -> dict[str, str]:

@@ -224,8 +224,14 @@ class WebhookDelivery(SQLModel, table=True):
     received_at: datetime = _ts(nullable=False)
     event: str = ""
     body: dict[str, Any] | None = _json()
-    processed_at: datetime | None = _ts()
-    error: str | None = None
+    processed_at: datetime | None = _ts()  # applied (or nothing to do) at
+    error: str | None = None  # the last failure, in one line
+    # Failure bookkeeping (revision 0002). Pending = neither processed nor failed; a transient
+    # failure sets `retry_at` (backoff), a permanent one (or the last allowed try) `failed_at`.
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    failure: str | None = None  # "transient" | "permanent": the class of the last failure
+    retry_at: datetime | None = _ts()
+    failed_at: datetime | None = _ts()
 
 
 class AlertSent(SQLModel, table=True):
