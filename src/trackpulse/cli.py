@@ -503,6 +503,14 @@ def demo(
     run_demo(directory=directory, issues=issues, keep_serving=keep_serving, json_output=json_output)
 
 
+# --------------------------------------------------------------------------- digest
+
+from trackpulse.cli_digest import EPILOG as _DIGEST_EPILOG  # noqa: E402 - needs the helpers above
+from trackpulse.cli_digest import digest as _digest  # noqa: E402
+
+app.command("digest", epilog=_DIGEST_EPILOG)(_digest)
+
+
 # --------------------------------------------------------------------------- entry point
 
 

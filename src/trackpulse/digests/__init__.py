@@ -1,1 +1,12 @@
-"""PMO digests: the window's figures as HTML e-mail with charts and chat Markdown (ACTIONS.md "Digests")."""
+"""Digests: scheduled summaries of the metrics for a period, compared with the period before,
+as an HTML e-mail with charts and a Markdown summary for chat channels, in English or Chinese.
+
+`build` gets the data (the same report code as `trackpulse metrics`), `content` decides what is
+shown, `mail` and `chat` render it, `send` delivers it once per firing.
+"""
+
+from trackpulse.digests.build import SCHEMA_ID, DigestData, build_digest, build_from_input, digest_json
+from trackpulse.digests.send import DigestSendResult, deliver_now, firing_key, send_digest
+
+__all__ = ["SCHEMA_ID", "DigestData", "DigestSendResult", "build_digest", "build_from_input", "deliver_now",
+           "digest_json", "firing_key", "send_digest"]

@@ -244,7 +244,23 @@ class AlertSent(SQLModel, table=True):
     channel: str = ""
 
 
+class DigestFiring(SQLModel, table=True):
+    """One digest firing, keyed by (digest, scheduled LOCAL wall time): the key `insert_once`
+    claims before anything is sent, so a restart, a daylight-saving repeat of the same local
+    time or a second `serve` instance never sends the same firing twice."""
+
+    __tablename__ = "digest_firing"
+    digest: str = Field(primary_key=True)
+    scheduled_local: str = Field(primary_key=True)  # "2026-11-23T09:00" in the digest's timezone
+    timezone: str = ""
+    scheduled_utc: datetime = _ts(nullable=False)
+    as_of: datetime = _ts(nullable=False)
+    claimed_at: datetime = _ts(nullable=False)
+    finished_at: datetime | None = _ts()
+    outcome: str | None = None  # per channel: "pmo-mail=sent; ops-dingtalk=failed: …"
+
+
 ALL_TABLES = [
     SourceState, SyncCursor, Project, StatusDef, Item, History, Transition, SprintChange,
-    EstimateChange, Worklog, Comment, Board, Sprint, WebhookDelivery, AlertSent,
+    EstimateChange, Worklog, Comment, Board, Sprint, WebhookDelivery, AlertSent, DigestFiring,
 ]
