@@ -6,6 +6,7 @@ revision on open, so a user never runs migrations by hand.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from trackpulse.errors import StoreError
+
+log = logging.getLogger("trackpulse.store")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -55,13 +58,59 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+# pg_advisory_xact_lock key for migrations: any fixed 64-bit number our other locks never use.
+MIGRATION_LOCK_KEY = 0x7472_6B70_6D69_67  # "trkpmig"
+
+
+def _revision(connection: sa.Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine) -> bool:
+    """Bring the schema to the newest revision (idempotent); True when this call changed it.
+
+    Several `serve` processes may start at once on one store, so the upgrade runs under a
+    lock. PostgreSQL: a transaction-level advisory lock (`pg_advisory_xact_lock`) taken in the
+    same transaction as the DDL: it ends with the commit or rollback and, unlike a session
+    lock, can never be left behind on a pooled connection. The second process waits, then
+    finds the schema at head. SQLite: an exclusive file lock beside the database file.
+    """
+    where = engine.url.render_as_string(hide_password=True)
     try:
-        command.upgrade(_alembic_config(engine), "head")
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                return _upgrade_on(engine, conn)
+        with _sqlite_file_lock(engine), engine.begin() as conn:
+            return _upgrade_on(engine, conn)
     except sa.exc.OperationalError as exc:
-        raise StoreError(f"store at {engine.url.render_as_string(hide_password=True)} cannot be opened: "
-                         f"{exc.orig}") from exc
+        raise StoreError(f"store at {where} cannot be opened: {exc.orig}") from exc
+
+
+def _upgrade_on(engine: Engine, conn: sa.Connection) -> bool:
+    before = _revision(conn)
+    cfg = _alembic_config(engine)
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+    return _revision(conn) != before
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate-lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -89,11 +138,12 @@ class Store:
 
 
 def open_store(url: str, *, migrate_schema: bool = True) -> Store:
+    """The store at `url`, its schema migrated to head (under the migration lock)."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         parent = Path(url[len("sqlite:///"):]).expanduser().parent
         if not parent.exists():
             raise StoreError(f"store url {url!r}: folder {parent} does not exist")
     engine = make_engine(url)
-    if migrate_schema:
-        migrate(engine)
+    if migrate_schema and migrate(engine):
+        log.info("store %s migrated to the newest schema", engine.url.render_as_string(hide_password=True))
     return Store(engine)

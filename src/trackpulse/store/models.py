@@ -260,7 +260,48 @@ class DigestFiring(SQLModel, table=True):
     outcome: str | None = None  # per channel: "pmo-mail=sent; ops-dingtalk=failed: …"
 
 
+class JobRun(SQLModel, table=True):
+    """One firing of a scheduled job, claimed once across every `serve` instance.
+
+    The key is (job, firing): `firing` is the scheduled LOCAL wall time for cron jobs
+    (`2026-10-25T02:30`, so a daylight-saving repeat is the same firing) and the slot's start
+    instant for interval jobs. The first instance to insert the row runs it (`insert_once`);
+    `lease_until` (the database's clock) says how long its holder is trusted without a renewal.
+    """
+
+    __tablename__ = "job_run"
+    job: str = Field(primary_key=True)  # "sync:acme-jira", "full-sync:acme-jira", "digest:weekly-pmo"
+    firing: str = Field(primary_key=True)
+    kind: str  # sync | full_sync | digest | alerts
+    scheduled_at: datetime = _ts(nullable=False, index=True)  # the firing's instant, UTC
+    status: str = "pending"  # pending | running | released | done | failed | skipped
+    holder: str | None = None  # instance id "host:pid:random" of the process running it
+    lease_until: datetime | None = _ts()
+    claimed_at: datetime | None = _ts()
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+    attempts: int = 0
+    takeovers: int = 0
+    error: str | None = None
+    note: str | None = None
+
+
+class JobLease(SQLModel, table=True):
+    """The lease on a resource two runs must never work on at once (a source's cursors).
+
+    One row per lock name; a run holds it until `lease_until` (the database's clock) and
+    renews it while it works. A holder that stops renewing loses it to the next taker.
+    """
+
+    __tablename__ = "job_lease"
+    lock: str = Field(primary_key=True)  # "sync:acme-jira" for both the incremental and the full sync
+    holder: str
+    job: str
+    firing: str
+    lease_until: datetime = _ts(nullable=False)
+
+
 ALL_TABLES = [
     SourceState, SyncCursor, Project, StatusDef, Item, History, Transition, SprintChange,
-    EstimateChange, Worklog, Comment, Board, Sprint, WebhookDelivery, AlertSent, DigestFiring,
+    EstimateChange, Worklog, Comment, Board, Sprint, WebhookDelivery, AlertSent, DigestFiring, JobRun, JobLease,
 ]

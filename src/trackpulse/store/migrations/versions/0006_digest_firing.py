@@ -10,7 +10,7 @@ from alembic import op
 import trackpulse.store.models
 
 revision = "0006"
-down_revision = "0001"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
