@@ -55,15 +55,15 @@ url = "sqlite:///{tmp_path}/tp.db"
 name = "acme"
 kind = "jira"
 url = "{jira_url}"
-token = "t"
+token = "jira-token-not-used"
 projects = ["ABC"]
 
 [[sources]]
 name = "team"
 kind = "trello"
 api_url = "{trello_url}"
-key = "k"
-token = "t"
+key = "0123456789abcdef0123456789abcdef"
+token = "ATTA{'e' * 60}"
 boards = ["5f1c0c0c0c0c0c0c0c0c0c0c"]
 """, encoding="utf-8")
     return path

@@ -66,7 +66,7 @@ def digest(
             if not result.sent:
                 err.print(f"digest {name}: already sent for {result.scheduled_local}", markup=False)
             for channel, outcome in result.outcomes.items():
-                state = "sent" if not hasattr(outcome, "answer") else getattr(outcome, "answer")
+                state = "sent" if not hasattr(outcome, "answer") else outcome.answer
                 err.print(f"digest {name} → channel {channel}: {state}", markup=False)
             if result.failed:
                 raise typer.Exit(EXIT_FAILED)

@@ -74,9 +74,9 @@ def _family_in(path: str) -> str | None:
 
 def font_families(lang: str) -> list[str]:
     """The `font.family` list for a chart in `lang`: the CJK family first for Chinese, with
-    DejaVu Sans behind it for Latin digits and symbols the CJK face lacks."""
-    if lang == "zh":
-        cjk = register_cjk_font()
-        if cjk is not None:
-            return [cjk.family, LATIN_FAMILY]
-    return [LATIN_FAMILY]
+    DejaVu Sans behind it (matplotlib falls back glyph by glyph along the list)."""
+    cjk = register_cjk_font()
+    if cjk is None:
+        return [LATIN_FAMILY]
+    # English charts keep the CJK face as a fallback: people's names may be Chinese.
+    return [cjk.family, LATIN_FAMILY] if lang == "zh" else [LATIN_FAMILY, cjk.family]
