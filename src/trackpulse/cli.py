@@ -402,7 +402,7 @@ def serve(
 # --------------------------------------------------------------------------- webhooks
 
 webhooks_app = typer.Typer(
-    help="Register trackpulse's webhook endpoints with the trackers.",
+    help="Register trackpulse's webhook endpoints with the trackers; re-queue stored deliveries.",
     no_args_is_help=True, rich_markup_mode="rich",
 )
 app.add_typer(webhooks_app, name="webhooks")
@@ -414,6 +414,37 @@ def _callback_url(cfg: AppConfig, src: Any, base: str | None) -> str:
         raise ConfigError("set server.public_url (the address trackers reach `serve` at) or pass --url",
                           key="server.public_url")
     return url
+
+
+@webhooks_app.command(
+    "retry",
+    epilog=("[bold]Examples:[/bold]\n\n  trackpulse webhooks retry\n\n  trackpulse webhooks retry --failed\n\n"
+            "A running `serve` picks the re-queued deliveries up within seconds; a stopped one when it starts."),
+)
+def webhooks_retry(
+    ctx: typer.Context,
+    failed: Annotated[bool, typer.Option(
+        "--failed", help="Also re-queue deliveries marked failed (after fixing what made them fail).")] = False,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the count as JSON.")] = False,
+) -> None:
+    """Make stored webhook deliveries due now: pending ones skip their backoff; with --failed, failed ones
+    are tried again from their first attempt."""
+    from trackpulse.server.webhook_queue import requeue
+    from trackpulse.store.db import open_store
+
+    cfg = _cfg(ctx)
+    if source:
+        cfg.source(source)
+    store = open_store(cfg.store.url)
+    try:
+        n = requeue(store, failed=failed, source=source)
+    finally:
+        store.dispose()
+    if json_output:
+        _print_json({"requeued": n})
+    else:
+        out.print(f"re-queued {n} webhook deliver{'y' if n == 1 else 'ies'}")
 
 
 @webhooks_app.command(

@@ -10,6 +10,7 @@ from trackpulse.errors import TrackpulseError
 from trackpulse.reports import BadInstant, build_status, compute_report, parse_instant
 from trackpulse.server.auth import require_token
 from trackpulse.server.state import ServerState
+from trackpulse.server.webhook_queue import delivery_counts, failed_deliveries
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
 
@@ -53,6 +54,17 @@ def api_metrics(
 
 @router.get("/webhooks/pending")
 def api_webhooks_pending(request: Request) -> dict[str, int]:
-    """Deliveries accepted but not yet applied (in memory and in the store)."""
+    """Deliveries accepted but not yet applied (in memory and in the store): `retrying` of them
+    failed transiently and wait for their next try; `failed` ones are given up on (see /failed)."""
     state = _state(request)
-    return {"outstanding": state.webhooks.outstanding(), "unprocessed_in_store": state.webhooks.pending_in_store()}
+    counts = delivery_counts(state.store)
+    return {"outstanding": state.webhooks.outstanding(), "unprocessed_in_store": counts["pending"],
+            "retrying": counts["retrying"], "failed": counts["failed"]}
+
+
+@router.get("/webhooks/failed")
+def api_webhooks_failed(request: Request, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+    """Deliveries that can never apply as they are (or gave up after their retries), with the reason;
+    `trackpulse webhooks retry --failed` re-queues them after a fix."""
+    state = _state(request)
+    return {"failed": failed_deliveries(state.store, limit=limit)}
