@@ -102,3 +102,20 @@ def test_prometheus_exposition_counts_webhook_outcomes(http: httpx.Client) -> No
     text = http.get("/metrics", headers=auth()).text
     assert 'trackpulse_webhook_deliveries_total{outcome="bad_signature",source="acme",tracker="jira"} 1.0' in text
     assert "trackpulse_store_items" in text
+
+
+def test_dashboard_from_templates_escapes_a_tracker_supplied_script_and_speaks_chinese() -> None:
+    from trackpulse.server.dashboard import render_dashboard
+
+    status = {"store": "sqlite:///x.db", "sources": [{
+        "name": "acme", "kind": "jira", "last_success": None, "last_error": "<script>alert(1)</script>",
+        "counts": {"items": 1, "deleted": 0, "webhooks_pending": 0}}]}
+    report = {"as_of": "2026-11-20T00:00:00Z", "projects": [], "sprints": [], "iterations": [],
+              "sla": [{"source": "acme", "project": "ABC", "item": "<script>x()</script>", "policy": "P1",
+                       "clock": "resolution", "status": "breached", "target_hours": 8.0, "elapsed_hours": 10.25,
+                       "breached_at": "2026-11-19T22:10:00Z"}]}
+    html = render_dashboard(status, report, None, "en")
+    assert "<script>" not in html
+    assert "&lt;script&gt;x()&lt;/script&gt;" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    zh = render_dashboard(status, report, None, "zh")
+    assert "数据源" in zh and "SLA 违约及有风险的计时" in zh and "<script>" not in zh

@@ -9,7 +9,6 @@ output is written to stdout alone; progress bars and messages go to stderr.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import traceback
@@ -24,6 +23,8 @@ from rich.table import Table
 from trackpulse import __version__
 from trackpulse.config import AppConfig, config_path, load_config
 from trackpulse.errors import ConfigError, TrackpulseError
+from trackpulse.views import print_json as _print_json
+from trackpulse.views import status_table, sync_summary_table
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -95,9 +96,7 @@ def _cfg(ctx: typer.Context) -> AppConfig:
     return load_config(_config_arg(ctx))
 
 
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+
 
 
 def _no_sources() -> ConfigError:
@@ -182,22 +181,6 @@ def check(
 # --------------------------------------------------------------------------- sync
 
 
-def _fmt_float(v: float | None, digits: int = 2) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
-def sync_summary_table(results: list[Any], title: str = "sync summary") -> Table:
-    table = Table(title=title)
-    for col in ("source", "mode", "items", "histories", "worklogs", "comments", "deleted", "requests",
-                "requests/item", "seconds"):
-        table.add_column(col, justify="left" if col in ("source", "mode") else "right")
-    for r in results:
-        table.add_row(r.source, "full" if r.full else "incremental", str(r.items), str(r.histories),
-                      str(r.worklogs), str(r.comments), str(r.deleted), str(r.requests),
-                      _fmt_float(r.requests_per_item), _fmt_float(r.seconds, 1))
-    return table
-
-
 def sync_result_json(r: Any) -> dict[str, Any]:
     return {"source": r.source, "kind": r.kind, "full": r.full, "items": r.items, "histories": r.histories,
             "worklogs": r.worklogs, "comments": r.comments, "deleted": r.deleted, "requests": r.requests,
@@ -252,37 +235,6 @@ def sync(
 
 
 # --------------------------------------------------------------------------- status
-
-
-def _short_ts(iso: str | None) -> str | None:
-    """2026-03-02T09:00:00.123456Z -> 2026-03-02 09:00:00Z: tables are read, JSON keeps precision."""
-    return iso[:19].replace("T", " ") + "Z" if iso else None
-
-
-_COUNT_COLUMNS = {"items", "deleted", "histories", "worklogs", "comments", "sprints", "webhooks pending"}
-
-
-def status_table(report: dict[str, Any]) -> Table:
-    from trackpulse.reports import cursor_summary
-
-    table = Table(title=f"trackpulse status ({report['store']})")
-    for col in ("source", "kind", "last success", "last run", "cursor", "items", "deleted", "histories",
-                "worklogs", "comments", "sprints", "webhooks pending", "last error"):
-        table.add_column(col, overflow="fold", justify="right" if col in _COUNT_COLUMNS else "left")
-    for s in report["sources"]:
-        c = s["counts"]
-        # The newest tracker instant any cursor stands at: where the next incremental run resumes.
-        positions = [cursor_summary(v).removeprefix("action at ") for v in s["cursors"].values()]
-        instants = [p for p in positions if p[:4].isdigit() and p.endswith("Z")]
-        cursors = _short_ts(max(instants)) if instants else "-"
-        table.add_row(
-            s["name"] + ("" if s["configured"] else " (not configured)"), s["kind"] or "-",
-            _short_ts(s["last_success"]) or "never",
-            _short_ts(s["last_run_finished"] or s["last_run_started"]) or "never", cursors,
-            str(c["items"]), str(c["deleted"]), str(c["histories"]), str(c["worklogs"]), str(c["comments"]),
-            str(c["sprints"]), str(c["webhooks_pending"]), s["last_error"] or "-",
-        )
-    return table
 
 
 @app.command(
@@ -537,8 +489,8 @@ def demo(
 
 # --------------------------------------------------------------------------- digest
 
-from trackpulse.cli_digest import EPILOG as _DIGEST_EPILOG  # noqa: E402 - needs the helpers above
-from trackpulse.cli_digest import digest as _digest  # noqa: E402
+from trackpulse.cli_digest import EPILOG as _DIGEST_EPILOG
+from trackpulse.cli_digest import digest as _digest
 
 app.command("digest", epilog=_DIGEST_EPILOG)(_digest)
 

@@ -188,9 +188,9 @@ pause_statuses = ["Waiting for customer"]
 
 
 def _sync(cfg: AppConfig, store: Store, *, full: bool, json_output: bool, console: Console, title: str) -> None:
-    from trackpulse.cli import sync_summary_table
     from trackpulse.jobs.sync import sync_all
     from trackpulse.progress import progress_for
+    from trackpulse.views import sync_summary_table
 
     with progress_for(json_output) as progress:
         results, errors = sync_all(cfg, store, full=full, progress=progress)
@@ -317,9 +317,10 @@ def _print_metrics(report: dict[str, Any], extras: dict[str, Any], console: Cons
 
 
 def run_demo(*, directory: Path, issues: int = 200, keep_serving: bool = False, json_output: bool = False) -> None:
-    from trackpulse.cli import _print_json, status_table
     from trackpulse.reports import build_status, compute_report_and_extras
     from trackpulse.server.app import close_app, create_app
+    from trackpulse.views import print_json as _print_json
+    from trackpulse.views import status_table
 
     stream = sys.stderr if json_output else sys.stdout
     # Wide enough for the metrics tables when the output goes to a file or a CI log.
