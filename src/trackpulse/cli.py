@@ -145,7 +145,7 @@ def check(
 
     Exits 1 when any source fails; each failure is one line on stderr naming the source and URL.
     """
-    from trackpulse.jobs.sync import connector_module
+    from trackpulse.connectors.registry import open_connector
 
     cfg = _cfg(ctx)
     sources = [cfg.source(source)] if source else list(cfg.sources)
@@ -154,7 +154,8 @@ def check(
     rows: list[dict[str, Any]] = []
     for src in sources:
         try:
-            result = connector_module(src.kind).open_connector(src).check()
+            with open_connector(src) as connector:
+                result = connector.check()
             rows.append({"source": src.name, "kind": src.kind, "ok": result.ok, "deployment": result.deployment,
                          "user": result.user, "details": list(result.details), "error": None})
             if not result.ok:
