@@ -8,9 +8,9 @@ built at run time.
 from __future__ import annotations
 
 import httpx
+from trackpulse.connectors import jira, trello
 
 from trackpulse.config import JiraSourceConfig, TrelloSourceConfig
-from trackpulse.connectors import jira, trello
 from trackpulse.errors import ConfigError
 from trackpulse.sync_api import Connector, ConnectorKind
 

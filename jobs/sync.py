@@ -12,9 +12,9 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+from trackpulse.connectors.registry import open_connector
 
 from trackpulse.config import AppConfig, JiraSourceConfig, TrelloSourceConfig
-from trackpulse.connectors.registry import open_connector
 from trackpulse.errors import TrackpulseError
 from trackpulse.store.db import Store
 from trackpulse.store.writer import record_run

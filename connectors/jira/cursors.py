@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 
 from trackpulse.connectors.jira.sync import PROGRESS, WATERMARK, WORKLOGS_DELETED, WORKLOGS_UPDATED
+
 from trackpulse.sync_api import CursorView
 
 _MS_CURSORS = (WORKLOGS_UPDATED, WORKLOGS_DELETED)

@@ -24,7 +24,6 @@ from trackpulse.errors import WebhookRejected
 from trackpulse.records import ItemBundle
 from trackpulse.store.db import Store
 from trackpulse.store.models import Worklog
-from trackpulse.sync_api import WebhookResult
 from trackpulse.store.writer import (
     apply_bundles,
     delete_comments,
@@ -33,6 +32,7 @@ from trackpulse.store.writer import (
     mark_items_deleted,
     upsert_sprints,
 )
+from trackpulse.sync_api import WebhookResult
 
 ISSUE_EVENTS = {"jira:issue_created", "jira:issue_updated"}
 SPRINT_EVENTS = {"sprint_created", "sprint_updated", "sprint_started", "sprint_closed"}
