@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from rich.console import Console
 from rich.table import Table
 
@@ -109,76 +110,42 @@ def _write_config(directory: Path, sims: dict[str, RunningSim], port: int, sec: 
     secrets_path = directory / SECRETS_NAME
     secrets_path.write_text("".join(f"{k}={v}\n" for k, v in sec.items()), encoding="utf-8")
     os.chmod(secrets_path, 0o600)
-    boards = ", ".join(f'"{b}"' for b in sims["trello"].world.boards)
-    text = f"""# Written by `trackpulse demo`: a real configuration pointing at the built-in simulators.
-# While `trackpulse demo --keep-serving` runs, try: trackpulse --config {directory / CONFIG_NAME} status
-
-secrets_file = "{secrets_path}"
-
-[store]
-url = "sqlite:///{directory / DB_NAME}"
-
-[server]
-host = "127.0.0.1"
-port = {port}
-token = "${{TRACKPULSE_DEMO_API_TOKEN}}"
-public_url = "http://127.0.0.1:{port}"
-
-[schedule]
-sync_every_minutes = 5
-
-[[sources]]
-name = "jira-cloud"
-kind = "jira"
-url = "{sims['jira-cloud'].url}"
-email = "demo@example.com"
-token = "${{TRACKPULSE_DEMO_JIRA_CLOUD_TOKEN}}"
-projects = {sorted(sims['jira-cloud'].world.projects)!r}
-webhook_secret = "${{TRACKPULSE_DEMO_JIRA_CLOUD_WEBHOOK_SECRET}}"
-kloc = {{ ABC = 120.5 }}
-
-[[sources]]
-name = "jira-dc"
-kind = "jira"
-url = "{sims['jira-dc'].url}"
-token = "${{TRACKPULSE_DEMO_JIRA_DC_TOKEN}}"      # no email: Bearer personal access token
-projects = {sorted(sims['jira-dc'].world.projects)!r}
-webhook_secret = "${{TRACKPULSE_DEMO_JIRA_DC_WEBHOOK_SECRET}}"
-
-[[sources]]
-name = "trello"
-kind = "trello"
-api_url = "{sims['trello'].url}"
-key = "${{TRACKPULSE_DEMO_TRELLO_KEY}}"
-token = "${{TRACKPULSE_DEMO_TRELLO_TOKEN}}"
-app_secret = "${{TRACKPULSE_DEMO_TRELLO_APP_SECRET}}"
-boards = [{boards}]
-done_lists = ["Done"]
-in_progress_lists = ["Doing", "Review"]
-defect_labels = ["bug"]
-priority_labels = ["P1", "P2", "P3"]
-points_field = "Points"
-iteration_days = 14
-iteration_start = "2026-01-05"
-
-[sla.calendars.business]
-timezone = "UTC"
-days = ["mon", "tue", "wed", "thu", "fri"]
-hours = ["09:00-12:00", "13:00-18:00"]
-
-[[sla.policies]]
-name = "urgent"
-priorities = ["Highest", "High", "P1"]
-response_hours = 8
-resolution_hours = 96
-
-[[sla.policies]]
-name = "standard"
-response_hours = 16
-resolution_hours = 80
-calendar = "business"
-pause_statuses = ["Waiting for customer"]
-"""
+    config: dict[str, Any] = {
+        "secrets_file": str(secrets_path),
+        "store": {"url": f"sqlite:///{directory / DB_NAME}"},
+        "server": {"host": "127.0.0.1", "port": port, "token": "${TRACKPULSE_DEMO_API_TOKEN}",
+                   "public_url": f"http://127.0.0.1:{port}"},
+        "schedule": {"sync_every_minutes": 5},
+        "sources": [
+            {"name": "jira-cloud", "kind": "jira", "url": sims["jira-cloud"].url, "email": "demo@example.com",
+             "token": "${TRACKPULSE_DEMO_JIRA_CLOUD_TOKEN}", "projects": sorted(sims["jira-cloud"].world.projects),
+             "webhook_secret": "${TRACKPULSE_DEMO_JIRA_CLOUD_WEBHOOK_SECRET}", "kloc": {"ABC": 120.5}},
+            # No email: a Bearer personal access token, as on Data Center.
+            {"name": "jira-dc", "kind": "jira", "url": sims["jira-dc"].url, "token": "${TRACKPULSE_DEMO_JIRA_DC_TOKEN}",
+             "projects": sorted(sims["jira-dc"].world.projects),
+             "webhook_secret": "${TRACKPULSE_DEMO_JIRA_DC_WEBHOOK_SECRET}"},
+            {"name": "trello", "kind": "trello", "api_url": sims["trello"].url,
+             "key": "${TRACKPULSE_DEMO_TRELLO_KEY}", "token": "${TRACKPULSE_DEMO_TRELLO_TOKEN}",
+             "app_secret": "${TRACKPULSE_DEMO_TRELLO_APP_SECRET}", "boards": list(sims["trello"].world.boards),
+             "done_lists": ["Done"], "in_progress_lists": ["Doing", "Review"], "defect_labels": ["bug"],
+             "priority_labels": ["P1", "P2", "P3"], "points_field": "Points", "iteration_days": 14,
+             "iteration_start": "2026-01-05"},
+        ],
+        "sla": {
+            "calendars": {"business": {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri"],
+                                       "hours": ["09:00-12:00", "13:00-18:00"]}},
+            "policies": [
+                {"name": "urgent", "priorities": ["Highest", "High", "P1"], "response_hours": 8,
+                 "resolution_hours": 96},
+                {"name": "standard", "response_hours": 16, "resolution_hours": 80, "calendar": "business",
+                 "pause_statuses": ["Waiting for customer"]},
+            ],
+        },
+    }
+    # Written from data (tomli-w quotes and escapes), so a URL or name can never break the file.
+    text = ("# Written by `trackpulse demo`: a real configuration pointing at the built-in simulators.\n"
+            f"# While `trackpulse demo --keep-serving` runs, try: trackpulse --config {directory / CONFIG_NAME} status\n\n"
+            + tomli_w.dumps(config))
     path = directory / CONFIG_NAME
     path.write_text(text, encoding="utf-8")
     return path
