@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, col
 
 from trackpulse.config import AppConfig
+from trackpulse.connectors.registry import CONNECTORS
 from trackpulse.errors import TrackpulseError
 from trackpulse.store.db import Store
 from trackpulse.store.models import (
@@ -78,6 +79,7 @@ def build_status(cfg: AppConfig, store: Store) -> dict[str, Any]:
     for name in names:
         st = states.get(name)
         src_cfg = configured.get(name)
+        kind = src_cfg.kind if src_cfg else (st.kind if st else None)
         sources.append({
             "name": name,
             "kind": src_cfg.kind if src_cfg else (st.kind if st else None),
@@ -89,29 +91,20 @@ def build_status(cfg: AppConfig, store: Store) -> dict[str, Any]:
             "last_error": st.last_error if st else None,
             "last_run_requests": st.last_run_requests if st else None,
             "cursors": cursors.get(name, {}),
+            "cursor_at": _newest_position(kind, cursors.get(name, {})),
             "counts": {entity: by_source.get(name, 0) for entity, by_source in counts.items()},
         })
     return {"schema": STATUS_SCHEMA, "store": _store_label(store), "sources": sources}
 
 
-def cursor_summary(value: str) -> str:
-    """A cursor as a person reads it: the tracker instant it stands at, when it has one."""
-    import json
-
-    text = value.strip()
-    at: Any = None
-    if text.startswith("{"):
-        try:
-            at = json.loads(text).get("at")
-        except (ValueError, AttributeError):
-            at = None
-    elif text.isdigit() and len(text) == 13:  # epoch milliseconds (Jira)
-        at = int(text)
-    elif len(text) == 24 and all(ch in "0123456789abcdef" for ch in text):  # Trello id: its first 8 hex are seconds
-        return "action at " + _iso(datetime.fromtimestamp(int(text[:8], 16), UTC))  # type: ignore[operator]
-    if isinstance(at, (int, float)):
-        return _iso(datetime.fromtimestamp(at / 1000, UTC)) or text
-    return text if len(text) <= 40 else text[:37] + "..."
+def _newest_position(kind: str | None, cursors: dict[str, str]) -> str | None:
+    """The newest tracker instant any of the source's cursors stands at (where the next incremental
+    run resumes), as its connector reads them: no guessing from the strings' shapes here."""
+    if kind not in CONNECTORS or not cursors:
+        return None
+    views = [CONNECTORS[kind].describe_cursor(entity, value) for entity, value in cursors.items()]
+    instants = [v.at for v in views if v.at is not None]
+    return _iso(max(instants)) if instants else None
 
 
 def _store_label(store: Store) -> str:

@@ -39,18 +39,15 @@ _COUNT_COLUMNS = {"items", "deleted", "histories", "worklogs", "comments", "spri
 
 
 def status_table(report: dict[str, Any]) -> Table:
-    from trackpulse.reports import cursor_summary
-
     table = Table(title=f"trackpulse status ({report['store']})")
     for col in ("source", "kind", "last success", "last run", "cursor", "items", "deleted", "histories",
                 "worklogs", "comments", "sprints", "webhooks pending", "last error"):
         table.add_column(col, overflow="fold", justify="right" if col in _COUNT_COLUMNS else "left")
     for s in report["sources"]:
         c = s["counts"]
-        # The newest tracker instant any cursor stands at: where the next incremental run resumes.
-        positions = [cursor_summary(v).removeprefix("action at ") for v in s["cursors"].values()]
-        instants = [p for p in positions if p[:4].isdigit() and p.endswith("Z")]
-        cursors = short_ts(max(instants)) if instants else "-"
+        # The newest tracker instant any cursor stands at (its connector reads them): where the next
+        # incremental run resumes.
+        cursors = short_ts(s.get("cursor_at")) or "-"
         table.add_row(
             s["name"] + ("" if s["configured"] else " (not configured)"), s["kind"] or "-",
             short_ts(s["last_success"]) or "never",
