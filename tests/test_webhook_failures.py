@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from test_server_webhooks import issue_body, jira_headers, make_config
 
 from trackpulse.config import parse_config
+from trackpulse.reports import build_status
 from trackpulse.server.app import close_app, create_app
 from trackpulse.server.webhook_queue import WebhookQueue, connector_apply
 from trackpulse.simulator.runner import serve_in_thread
@@ -41,6 +42,8 @@ def test_permanent_failure_is_failed_after_one_try_listed_and_requeued_on_purpos
     assert [(f["delivery_id"], f["attempts"], f["failure"]) for f in failed] == [("bad", 1, "permanent")]
     assert "issue id" in failed[0]["error"]
     assert pending["failed"] == 1 and pending["unprocessed_in_store"] == 0
+    counts = next(s for s in build_status(cfg, store)["sources"] if s["name"] == "acme")["counts"]
+    assert (counts["webhooks_pending"], counts["webhooks_failed"]) == (0, 1)  # `trackpulse status` says which
 
     # The next start does not try it again.
     app = create_app(cfg, store)

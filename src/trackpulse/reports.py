@@ -66,11 +66,14 @@ def build_status(cfg: AppConfig, store: Store) -> dict[str, Any]:
             "boards": _counts_by_source(s, Board),
             "sprints": _counts_by_source(s, Sprint),
             "webhooks_received": _counts_by_source(s, WebhookDelivery),
+            # Pending: not applied yet and not given up on (a transient failure waiting for its retry
+            # counts here); failed: given up on, listed by /api/webhooks/failed.
             "webhooks_pending": _counts_by_source(
-                s, WebhookDelivery, col(WebhookDelivery.processed_at).is_(None)
+                s, WebhookDelivery, col(WebhookDelivery.processed_at).is_(None),
+                col(WebhookDelivery.failed_at).is_(None),
             ),
             "webhooks_failed": _counts_by_source(
-                s, WebhookDelivery, col(WebhookDelivery.error).is_not(None)
+                s, WebhookDelivery, col(WebhookDelivery.failed_at).is_not(None)
             ),
         }
     configured = {src.name: src for src in cfg.sources}

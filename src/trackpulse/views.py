@@ -35,13 +35,14 @@ def short_ts(iso: str | None) -> str | None:
     return iso[:19].replace("T", " ") + "Z" if iso else None
 
 
-_COUNT_COLUMNS = {"items", "deleted", "histories", "worklogs", "comments", "sprints", "webhooks pending"}
+_COUNT_COLUMNS = {"items", "deleted", "histories", "worklogs", "comments", "sprints", "webhooks pending",
+                  "webhooks failed"}
 
 
 def status_table(report: dict[str, Any]) -> Table:
     table = Table(title=f"trackpulse status ({report['store']})")
     for col in ("source", "kind", "last success", "last run", "cursor", "items", "deleted", "histories",
-                "worklogs", "comments", "sprints", "webhooks pending", "last error"):
+                "worklogs", "comments", "sprints", "webhooks pending", "webhooks failed", "last error"):
         table.add_column(col, overflow="fold", justify="right" if col in _COUNT_COLUMNS else "left")
     for s in report["sources"]:
         c = s["counts"]
@@ -53,6 +54,6 @@ def status_table(report: dict[str, Any]) -> Table:
             short_ts(s["last_success"]) or "never",
             short_ts(s["last_run_finished"] or s["last_run_started"]) or "never", cursors,
             str(c["items"]), str(c["deleted"]), str(c["histories"]), str(c["worklogs"]), str(c["comments"]),
-            str(c["sprints"]), str(c["webhooks_pending"]), s["last_error"] or "-",
+            str(c["sprints"]), str(c["webhooks_pending"]), str(c["webhooks_failed"]), s["last_error"] or "-",
         )
     return table
