@@ -51,7 +51,7 @@ from trackpulse.errors import RequestFailed
 from trackpulse.http import TrackerHttp
 from trackpulse.records import CommentRecord, ItemBundle, WorklogRecord
 from trackpulse.store.db import Store
-from trackpulse.store.models import Item, SourceState, Sprint, Worklog
+from trackpulse.store.models import Item, SourceState, Sprint
 from trackpulse.store.writer import (
     apply_bundles,
     clear_cursor,
@@ -724,23 +724,7 @@ class JiraConnector:
         at = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
         with store.transaction() as s:
             if plan.full and alive is not None:
-                before = set(
-                    s.execute(
-                        sa.select(col(Item.item_id)).where(
-                            col(Item.source) == self.source, col(Item.deleted).is_(False)
-                        )
-                    ).scalars()
-                )
-                result.deleted = reconcile_deleted_items(s, self.source, alive, at)
-                gone = sorted(before - alive)
-                if gone:
-                    # A deleted issue takes its worklogs with it (as Jira does).
-                    wl_ids = s.execute(
-                        sa.select(col(Worklog.worklog_id)).where(
-                            col(Worklog.source) == self.source, col(Worklog.item_id).in_(gone)
-                        )
-                    ).scalars()
-                    delete_worklogs(s, self.source, list(wl_ids))
+                result.deleted = reconcile_deleted_items(s, self.source, alive, at, with_worklogs=True)
             set_cursor(s, self.source, WATERMARK, json.dumps({"at": plan.started_ms, "scope": plan.scope}))
             if self.api.cloud and (plan.full or get_cursor(s, self.source, WORKLOGS_UPDATED) is None):
                 # Everything up to the run's start is in; the feeds continue from there.

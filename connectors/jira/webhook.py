@@ -10,12 +10,12 @@ sync persisted in the cursor `meta.fields`; without it, the payload's own status
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import col
+from sqlalchemy.orm import Session
 from trackpulse.connectors.jira import mapping as jm
 from trackpulse.connectors.jira.rederive import mapping_for
 
@@ -23,7 +23,6 @@ from trackpulse.config import JiraSourceConfig
 from trackpulse.errors import WebhookRejected
 from trackpulse.records import ItemBundle
 from trackpulse.store.db import Store
-from trackpulse.store.models import Worklog
 from trackpulse.store.writer import (
     apply_bundles,
     delete_comments,
@@ -50,6 +49,102 @@ def _issue_id(body: Mapping[str, Any], event: str) -> str:
     return str(issue["id"])
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery being applied, inside its transaction."""
+
+    s: Session
+    source: str
+    m: jm.JiraMapping
+    body: dict[str, Any]
+    event: str
+    at: datetime | None
+    id: str
+
+
+def _issue_changed(d: Delivery) -> WebhookResult:
+    issue = d.body.get("issue") or {}
+    iid = _issue_id(d.body, d.event)
+    item = jm.map_issue(d.source, issue, d.m)
+    histories = []
+    cl = d.body.get("changelog") or {}
+    if cl.get("id") is not None and cl.get("items"):
+        # Jira stamps the change and the issue's `updated` together and fires the event a little
+        # later; a payload rendered after further changes carries a newer `updated`. The earlier
+        # of the two is the change's instant either way.
+        when = (jm.parse_time(cl["created"]) if cl.get("created")
+                else (min(item.updated, d.at) if d.at is not None else item.updated))
+        raw = {"id": str(cl["id"]), "author": d.body.get("user"), "created": when.isoformat(), "items": cl["items"]}
+        histories.append(jm.map_history(iid, raw, d.m, at=when))
+    wl, _ = jm.inline_page(issue, "worklog", "worklogs")
+    cm, _ = jm.inline_page(issue, "comment", "comments")
+    apply_bundles(d.s, d.source, [ItemBundle(
+        item=item, item_id=iid, histories=histories,
+        partial_worklogs=[jm.map_worklog(w, iid) for w in wl],
+        partial_comments=[jm.map_comment(c, iid) for c in cm],
+    )])
+    return WebhookResult("applied", d.event, item.key, f"delivery {d.id}" + (
+        f", history {histories[0].history_id}" if histories else ""))
+
+
+def _issue_deleted(d: Delivery) -> WebhookResult:
+    iid = _issue_id(d.body, d.event)
+    when = d.at or jm.parse_time((d.body.get("issue") or {}).get("fields", {}).get("updated"))
+    if mark_items_deleted(d.s, d.source, [iid], when, with_worklogs=True):
+        return WebhookResult("deleted", d.event, iid, f"delivery {d.id}")
+    return WebhookResult("ignored", d.event, iid, f"delivery {d.id}: already deleted or unknown")
+
+
+def _comment_changed(d: Delivery) -> WebhookResult:
+    iid = _issue_id(d.body, d.event)
+    c = jm.map_comment(d.body["comment"], iid)
+    apply_bundles(d.s, d.source, [ItemBundle(item=None, item_id=iid, partial_comments=[c])])
+    return WebhookResult("applied", d.event, c.comment_id, f"on {iid}, delivery {d.id}")
+
+
+def _comment_deleted(d: Delivery) -> WebhookResult:
+    cid = str((d.body.get("comment") or {}).get("id"))
+    delete_comments(d.s, d.source, [cid])
+    return WebhookResult("deleted", d.event, cid, f"delivery {d.id}")
+
+
+def _worklog_changed(d: Delivery) -> WebhookResult:
+    w = jm.map_worklog(d.body["worklog"])
+    apply_bundles(d.s, d.source, [ItemBundle(item=None, item_id=w.item_id, partial_worklogs=[w])])
+    return WebhookResult("applied", d.event, w.worklog_id, f"on {w.item_id}, delivery {d.id}")
+
+
+def _worklog_deleted(d: Delivery) -> WebhookResult:
+    wid = str((d.body.get("worklog") or {}).get("id"))
+    delete_worklogs(d.s, d.source, [wid])
+    return WebhookResult("deleted", d.event, wid, f"delivery {d.id}")
+
+
+def _sprint_changed(d: Delivery) -> WebhookResult:
+    sp = jm.map_sprint(d.body["sprint"])
+    upsert_sprints(d.s, d.source, [sp])
+    return WebhookResult("applied", d.event, sp.sprint_id, f"delivery {d.id}")
+
+
+def _sprint_deleted(d: Delivery) -> WebhookResult:
+    sid = str((d.body.get("sprint") or {}).get("id"))
+    delete_sprints(d.s, d.source, [sid])
+    return WebhookResult("deleted", d.event, sid, f"delivery {d.id}")
+
+
+# One handler per event (a table, not an if-chain); an event not listed is acknowledged and ignored.
+HANDLERS: dict[str, Callable[[Delivery], WebhookResult]] = {
+    **{e: _issue_changed for e in ISSUE_EVENTS},
+    "jira:issue_deleted": _issue_deleted,
+    "comment_created": _comment_changed, "comment_updated": _comment_changed,
+    "comment_deleted": _comment_deleted,
+    "worklog_created": _worklog_changed, "worklog_updated": _worklog_changed,
+    "worklog_deleted": _worklog_deleted,
+    **{e: _sprint_changed for e in SPRINT_EVENTS},
+    "sprint_deleted": _sprint_deleted,
+}
+
+
 def apply_webhook(
     store: Store, source_cfg: JiraSourceConfig, body: dict[str, Any], headers: Mapping[str, str]
 ) -> WebhookResult:
@@ -61,94 +156,11 @@ def apply_webhook(
     delivery = (
         headers.get("X-Atlassian-Webhook-Identifier") or headers.get("x-atlassian-webhook-identifier") or "-"
     )
+    handler = HANDLERS.get(event)
+    if handler is None:
+        return WebhookResult("ignored", event, None, f"delivery {delivery}: not an event this connector applies")
     try:
         with store.transaction() as s:
-            m = mapping_for(s, source_cfg)
-            at = _event_time(body)
-
-            if event in ISSUE_EVENTS:
-                issue = body.get("issue") or {}
-                iid = _issue_id(body, event)
-                item = jm.map_issue(source, issue, m)
-                histories = []
-                cl = body.get("changelog") or {}
-                if cl.get("id") is not None and cl.get("items"):
-                    # Jira stamps the change and the issue's `updated` together and fires the
-                    # event a little later; a payload rendered after further changes carries a
-                    # newer `updated`. The earlier of the two is the change's instant either way.
-                    when = (
-                        jm.parse_time(cl["created"])
-                        if cl.get("created")
-                        else (min(item.updated, at) if at is not None else item.updated)
-                    )
-                    raw = {
-                        "id": str(cl["id"]),
-                        "author": body.get("user"),
-                        "created": when.isoformat(),
-                        "items": cl["items"],
-                    }
-                    histories.append(jm.map_history(iid, raw, m, at=when))
-                wl, _ = jm.inline_page(issue, "worklog", "worklogs")
-                cm, _ = jm.inline_page(issue, "comment", "comments")
-                apply_bundles(
-                    s,
-                    source,
-                    [
-                        ItemBundle(
-                            item=item,
-                            item_id=iid,
-                            histories=histories,
-                            partial_worklogs=[jm.map_worklog(w, iid) for w in wl],
-                            partial_comments=[jm.map_comment(c, iid) for c in cm],
-                        )
-                    ],
-                )
-                return WebhookResult("applied", event, item.key, f"delivery {delivery}" + (
-                    f", history {histories[0].history_id}" if histories else ""
-                ))
-
-            if event == "jira:issue_deleted":
-                iid = _issue_id(body, event)
-                when = at or jm.parse_time((body.get("issue") or {}).get("fields", {}).get("updated"))
-                n = mark_items_deleted(s, source, [iid], when)
-                wl_ids = s.execute(
-                    sa.select(col(Worklog.worklog_id)).where(col(Worklog.source) == source, col(Worklog.item_id) == iid)
-                ).scalars()
-                delete_worklogs(s, source, list(wl_ids))
-                if n:
-                    return WebhookResult("deleted", event, iid, f"delivery {delivery}")
-                return WebhookResult("ignored", event, iid, f"delivery {delivery}: already deleted or unknown")
-
-            if event in ("comment_created", "comment_updated"):
-                iid = _issue_id(body, event)
-                c = jm.map_comment(body["comment"], iid)
-                apply_bundles(s, source, [ItemBundle(item=None, item_id=iid, partial_comments=[c])])
-                return WebhookResult("applied", event, c.comment_id, f"on {iid}, delivery {delivery}")
-
-            if event == "comment_deleted":
-                cid = str((body.get("comment") or {}).get("id"))
-                delete_comments(s, source, [cid])
-                return WebhookResult("deleted", event, cid, f"delivery {delivery}")
-
-            if event in ("worklog_created", "worklog_updated"):
-                w = jm.map_worklog(body["worklog"])
-                apply_bundles(s, source, [ItemBundle(item=None, item_id=w.item_id, partial_worklogs=[w])])
-                return WebhookResult("applied", event, w.worklog_id, f"on {w.item_id}, delivery {delivery}")
-
-            if event == "worklog_deleted":
-                wid = str((body.get("worklog") or {}).get("id"))
-                delete_worklogs(s, source, [wid])
-                return WebhookResult("deleted", event, wid, f"delivery {delivery}")
-
-            if event in SPRINT_EVENTS:
-                sp = jm.map_sprint(body["sprint"])
-                upsert_sprints(s, source, [sp])
-                return WebhookResult("applied", event, sp.sprint_id, f"delivery {delivery}")
-
-            if event == "sprint_deleted":
-                sid = str((body.get("sprint") or {}).get("id"))
-                delete_sprints(s, source, [sid])
-                return WebhookResult("deleted", event, sid, f"delivery {delivery}")
+            return handler(Delivery(s, source, mapping_for(s, source_cfg), body, event, _event_time(body), delivery))
     except (KeyError, jm.JiraPayloadError) as exc:
         raise WebhookRejected(400, f"Jira webhook {event} for source {source} is malformed: {exc}") from exc
-    return WebhookResult("ignored", event, None, f"delivery {delivery}: not an event this connector applies")

@@ -33,7 +33,7 @@ RATE_LIMIT_PENALTY_SECONDS = 600.0
 
 def sign(timestamp_ms: int, secret: str) -> str:
     """The raw (not URL-encoded) base64 signature DingTalk expects for `timestamp_ms`."""
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 import re
 import smtplib
-import socket
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
@@ -169,7 +168,7 @@ class EmailChannel:
             return Failed(self.redact(f"{exc} ({where})"))
         except ssl.SSLCertVerificationError as exc:
             return Failed(self.redact(f"TLS certificate not trusted: {exc.verify_message} ({where})"))
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             return RetryAfter(RETRY_SECONDS, self.redact(f"{type(exc).__name__}: {exc} ({where})"))
         return Sent(remote_id=str(mail["Message-ID"]))
 

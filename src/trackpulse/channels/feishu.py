@@ -31,7 +31,7 @@ RATE_LIMIT_RETRY_SECONDS = 60.0
 
 def sign(timestamp_s: int, secret: str) -> str:
     """Feishu's signature for `timestamp_s`: HMAC keyed by "timestamp\\nsecret" over b""."""
-    key = f"{timestamp_s}\n{secret}".encode("utf-8")
+    key = f"{timestamp_s}\n{secret}".encode()
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode("ascii")
 
 

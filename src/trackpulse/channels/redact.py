@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus, urlsplit, parse_qsl
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 MASK = "***"
 _MIN_SECRET = 6  # shorter query values (api-version=1, sv=1.0) are not credentials

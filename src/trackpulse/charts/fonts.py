@@ -69,7 +69,7 @@ def _family_in(path: str) -> str | None:
     for family in PREFERRED_FAMILIES:
         if family in names:
             return family
-    return sorted(names)[0] if names else None
+    return min(names) if names else None
 
 
 def font_families(lang: str) -> list[str]:

@@ -9,7 +9,7 @@ from matplotlib.dates import AutoDateLocator, DateFormatter
 
 
 def parse_instant(text: str) -> datetime:
-    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    ts = datetime.fromisoformat(text)  # Python 3.11 reads a trailing Z
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 

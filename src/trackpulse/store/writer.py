@@ -180,9 +180,22 @@ def _delete_missing_children(session: Session, model: Any, source: str, id_colum
         )
 
 
-def mark_items_deleted(session: Session, source: str, item_ids: Iterable[str], at: datetime) -> int:
-    """Tombstone items. `updated` moves to `at` so an older update cannot resurrect them."""
+def _delete_worklogs_of_items(session: Session, source: str, item_ids: Sequence[str]) -> None:
+    """A deleted issue takes its worklogs with it (as Jira does): the one place that says so."""
+    for i in range(0, len(item_ids), 5000):
+        session.execute(
+            sa.update(Worklog).where(col(Worklog.source) == source, col(Worklog.item_id).in_(item_ids[i:i + 5000]))
+            .values(deleted=True)
+        )
+
+
+def mark_items_deleted(session: Session, source: str, item_ids: Iterable[str], at: datetime, *,
+                       with_worklogs: bool = False) -> int:
+    """Tombstone items. `updated` moves to `at` so an older update cannot resurrect them.
+    `with_worklogs`: their worklogs are deleted too (Jira issues)."""
     ids = list(item_ids)
+    if with_worklogs:
+        _delete_worklogs_of_items(session, source, ids)
     n = 0
     for i in range(0, len(ids), 5000):
         res = cast("CursorResult[Any]", session.execute(  # an UPDATE yields a CursorResult
@@ -195,8 +208,10 @@ def mark_items_deleted(session: Session, source: str, item_ids: Iterable[str], a
     return n
 
 
-def reconcile_deleted_items(session: Session, source: str, alive_ids: set[str], at: datetime) -> int:
-    """After a full sweep: every stored live item the tracker no longer lists is deleted."""
+def reconcile_deleted_items(session: Session, source: str, alive_ids: set[str], at: datetime, *,
+                            with_worklogs: bool = False) -> int:
+    """After a full sweep: every stored live item the tracker no longer lists is deleted
+    (`with_worklogs`: with its worklogs, as `mark_items_deleted`)."""
     stored = session.execute(
         sa.select(col(Item.item_id)).where(col(Item.source) == source, col(Item.deleted).is_(False))
     ).scalars()
@@ -204,6 +219,8 @@ def reconcile_deleted_items(session: Session, source: str, alive_ids: set[str], 
     if not gone:
         return 0
     ids = gone
+    if with_worklogs:
+        _delete_worklogs_of_items(session, source, ids)
     for i in range(0, len(ids), 5000):
         session.execute(
             sa.update(Item).where(col(Item.source) == source, col(Item.item_id).in_(ids[i:i + 5000]))
