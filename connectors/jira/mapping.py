@@ -541,3 +541,23 @@ def inline_page(issue: Mapping[str, Any], name: str, list_key: str) -> tuple[lis
     values = list(page.get(list_key) or [])
     total = page.get("total")
     return values, total is None or total <= len(values)
+
+
+def discover_mapping(
+    deployment: str, fields: list[dict[str, Any]], statuses: list[StatusRecord], estimation_fields: list[str], *,
+    story_points_field: str, defect_types: list[str],
+) -> JiraMapping:
+    """The mapping a sync applies, derived from the tracker's answers alone (pure, no I/O):
+    `/field`, the status catalogue and the boards' estimation fields."""
+    sp, sp_name, candidates, sprint_field, sprint_name = discover_fields(fields, estimation_fields, story_points_field)
+    return JiraMapping(
+        deployment=deployment,
+        story_points_field=sp,
+        story_points_name=sp_name,
+        story_points_candidates=candidates,
+        sprint_field=sprint_field,
+        sprint_field_name=sprint_name,
+        defect_types=frozenset(defect_types),
+        statuses={st.status_id: (st.name, st.category) for st in statuses},
+        field_names={f["id"]: str(f.get("name", "")) for f in fields if f.get("id") in set(candidates) | {sprint_field}},
+    )

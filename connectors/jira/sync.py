@@ -28,7 +28,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -181,6 +181,18 @@ def open_http(cfg: JiraSourceConfig, client: httpx.Client | None = None) -> Trac
     )
 
 
+@dataclass
+class Catalogue:
+    """What a run knows of the tracker's configuration: boards and the derived mapping, plus the
+    statuses and projects to store when it was just fetched (empty when it came from the cache)."""
+
+    boards: dict[str, dict[str, Any]]
+    mapping: jm.JiraMapping
+    statuses: list[Any] = field(default_factory=list)
+    projects: list[Any] = field(default_factory=list)
+    from_cache: bool = False
+
+
 class JiraConnector:
     kind = "jira"
 
@@ -260,92 +272,83 @@ class JiraConnector:
     def _catalogue(self, store: Store, progress: Progress, *, full: bool, now_ms: int) -> jm.JiraMapping:
         """Fields, statuses, projects, boards and their estimation settings (cached for a day
         between full runs: they change rarely and cost a request each), then every scrum board's
-        sprints (each run: sprint states drive velocity). Persist them and the mapping."""
-        with store.transaction() as s:
-            cached = get_cursor(s, self.source, META_CATALOGUE)
-            meta = get_cursor(s, self.source, META_FIELDS)
-        cat = json.loads(cached) if cached else None
-        fresh = (
-            cat is not None
-            and meta is not None
-            and not full
-            and cat.get("config") == self._config_key()
-            and 0 <= now_ms - int(cat.get("at", 0)) < CATALOGUE_MAX_AGE_MS
-        )
-        statuses: list[Any] = []
-        projects: list[Any] = []
+        sprints (each run: sprint states drive velocity). Persist them and the mapping.
+
+        Three steps: the cache or the tracker (HTTP), the mapping derived from what came back
+        (pure: `mapping.discover_mapping`), and one transaction that stores it all."""
+        cached = None if full else self._cached_catalogue(store, now_ms)
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-            if fresh:
-                assert cat is not None and meta is not None
-                boards: dict[str, dict[str, Any]] = {str(b["id"]): b for b in cat["boards"]}
-                mapping = jm.JiraMapping.from_json(meta)
-            else:
-                f_fields = pool.submit(self.api.fields)
-                f_status = pool.submit(self.api.statuses)
-                f_projects = [pool.submit(self.api.project, k) for k in self.cfg.projects]
-                scopes: list[str | None] = list(self.cfg.projects) or [None]
-                board_lists = [pool.submit(self._board_list, k) for k in scopes]
-                boards = {}
-                for f in board_lists:
-                    for b in f.result():
-                        boards[str(b["id"])] = {k: b[k] for k in ("id", "name", "type", "location") if k in b}
-                configs = {bid: pool.submit(self.api.board_configuration, bid) for bid in boards}
-                sprints_f = self._submit_sprints(pool, boards)
-                fields = f_fields.result()
-                statuses = [jm.map_status(st) for st in f_status.result()]
-                projects = [jm.map_project(p) for f in f_projects if (p := f.result()) is not None]
-                estimation = []
-                for bid in sorted(configs, key=int):
-                    conf = configs[bid].result() or {}
-                    fid = ((conf.get("estimation") or {}).get("field") or {}).get("fieldId")
-                    if fid:
-                        estimation.append(fid)
-                sp, sp_name, candidates, sprint_field, sprint_name = jm.discover_fields(
-                    fields, estimation, self.cfg.story_points_field
-                )
-                mapping = jm.JiraMapping(
-                    deployment=self.deployment,
-                    story_points_field=sp,
-                    story_points_name=sp_name,
-                    story_points_candidates=candidates,
-                    sprint_field=sprint_field,
-                    sprint_field_name=sprint_name,
-                    defect_types=frozenset(self.cfg.defect_types),
-                    statuses={st.status_id: (st.name, st.category) for st in statuses},
-                    field_names={
-                        f["id"]: str(f.get("name", ""))
-                        for f in fields
-                        if f.get("id") in set(candidates) | {sprint_field}
-                    },
-                )
-            if fresh:
-                sprints_f = self._submit_sprints(pool, boards)
+            cat = cached or self._fetch_catalogue(pool)
+            sprints_f = self._submit_sprints(pool, cat.boards)
             progress.begin(self.source, "sprints", total=len(sprints_f))
             sprints = []
             for bid, f in sprints_f.items():
                 sprints += [jm.map_sprint(sp_, bid) for sp_ in f.result()]
                 progress.advance(self.source, "sprints")
             progress.end(self.source, "sprints")
+        self._save_catalogue(store, cat, sprints, now_ms)
+        return cat.mapping
 
+    def _cached_catalogue(self, store: Store, now_ms: int) -> Catalogue | None:
+        """The catalogue of an earlier run, when it is fresh and made for this configuration."""
         with store.transaction() as s:
-            if not fresh:
-                upsert_statuses(s, self.source, statuses)
-                upsert_projects(s, self.source, projects)
-                upsert_boards(s, self.source, [jm.map_board(b) for b in boards.values()])
+            cached = get_cursor(s, self.source, META_CATALOGUE)
+            meta = get_cursor(s, self.source, META_FIELDS)
+        if cached is None or meta is None:
+            return None
+        cat = json.loads(cached)
+        if cat.get("config") != self._config_key() or not 0 <= now_ms - int(cat.get("at", 0)) < CATALOGUE_MAX_AGE_MS:
+            return None
+        return Catalogue(boards={str(b["id"]): b for b in cat["boards"]}, mapping=jm.JiraMapping.from_json(meta),
+                         from_cache=True)
+
+    def _fetch_catalogue(self, pool: ThreadPoolExecutor) -> Catalogue:
+        """Ask the tracker: every request in parallel on `pool`."""
+        f_fields = pool.submit(self.api.fields)
+        f_status = pool.submit(self.api.statuses)
+        f_projects = [pool.submit(self.api.project, k) for k in self.cfg.projects]
+        scopes: list[str | None] = list(self.cfg.projects) or [None]
+        board_lists = [pool.submit(self._board_list, k) for k in scopes]
+        boards: dict[str, dict[str, Any]] = {}
+        for f in board_lists:
+            for b in f.result():
+                boards[str(b["id"])] = {k: b[k] for k in ("id", "name", "type", "location") if k in b}
+        configs = {bid: pool.submit(self.api.board_configuration, bid) for bid in boards}
+        statuses = [jm.map_status(st) for st in f_status.result()]
+        projects = [jm.map_project(p) for f in f_projects if (p := f.result()) is not None]
+        estimation = []
+        for bid in sorted(configs, key=int):
+            conf = configs[bid].result() or {}
+            fid = ((conf.get("estimation") or {}).get("field") or {}).get("fieldId")
+            if fid:
+                estimation.append(fid)
+        mapping = jm.discover_mapping(self.deployment, f_fields.result(), statuses, estimation,
+                                      story_points_field=self.cfg.story_points_field,
+                                      defect_types=self.cfg.defect_types)
+        return Catalogue(boards=boards, mapping=mapping, statuses=statuses, projects=projects)
+
+    def _save_catalogue(self, store: Store, cat: Catalogue, sprints: list[Any], now_ms: int) -> None:
+        """One transaction: the catalogue (unless it came from the cache), the sprints, the mapping;
+        a changed mapping re-derives the stored rows from their raw JSON."""
+        with store.transaction() as s:
+            if not cat.from_cache:
+                upsert_statuses(s, self.source, cat.statuses)
+                upsert_projects(s, self.source, cat.projects)
+                upsert_boards(s, self.source, [jm.map_board(b) for b in cat.boards.values()])
                 set_cursor(
                     s,
                     self.source,
                     META_CATALOGUE,
-                    json.dumps({"at": now_ms, "config": self._config_key(), "boards": list(boards.values())}),
+                    json.dumps({"at": now_ms, "config": self._config_key(), "boards": list(cat.boards.values())}),
                 )
             upsert_sprints(s, self.source, sprints)
-            set_cursor(s, self.source, META_FIELDS, mapping.to_json())
+            set_cursor(s, self.source, META_FIELDS, cat.mapping.to_json())
             state = s.get(SourceState, self.source)
-            new_hash = mapping.derivation_hash()
+            new_hash = cat.mapping.derivation_hash()
             if state is not None and state.mapping_hash and state.mapping_hash != new_hash:
                 # The story-points field, the Sprint field or the defect types changed: rebuild
                 # derived columns and rows from the stored raw JSON, no download needed.
-                rederive_in_session(s, self.source, mapping)
+                rederive_in_session(s, self.source, cat.mapping)
             record_run(
                 s,
                 self.source,
@@ -354,7 +357,6 @@ class JiraConnector:
                 deployment=self.deployment,
                 base_url=self.cfg.url,
             )
-        return mapping
 
     def _board_list(self, project_key: str | None) -> list[dict[str, Any]]:
         return list(self.api.boards(project_key))
