@@ -100,6 +100,10 @@ def test_metrics_tables_and_csv_export(synced: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "ABC" in r.stdout
     assert (synced / "out" / "projects.csv").read_text().startswith("source,project,")
+    assert "Forecast" in r.stdout and "People" in r.stdout and "bus factor" in r.stdout
+    assert "forecast_date_p85" in (synced / "out" / "projects.csv").read_text().splitlines()[0]
+    for section in ("people_by_project", "kpis", "versions", "epics"):
+        assert (synced / "out" / f"{section}.csv").exists()
 
 
 def test_init_writes_a_file_that_check_can_load(tmp_path: Path, jira_url: str) -> None:

@@ -455,6 +455,83 @@ def sla_clocks(item: TruthItem, policy: dict[str, Any], as_of: datetime) -> list
 
 # ----------------------------------------------------------------------------- the report
 
+def membership_changes(i: TruthItem) -> list[tuple[datetime, tuple[str, ...], tuple[str, ...]]]:
+    """(instant, sprints before, sprints after) of an item; its creation first."""
+    changes: list[tuple[datetime, tuple[str, ...], tuple[str, ...]]] = [(i.created, (), i.initial_sprints)]
+    for at, new in i.sprint_changes:
+        changes.append((at, changes[-1][2], new))
+    return changes
+
+
+def sprint_moves(truth: Truth, items: list[TruthItem], source: str, project: str,
+                 as_of: datetime) -> dict[str, int]:
+    """§8: membership starts and ends after a reported sprint's start, at or before its end."""
+    added = removed = 0
+    for s in truth.sprints:
+        if s.source != source or s.start > as_of:
+            continue
+        c = s.complete if s.complete is not None and s.complete <= as_of else as_of
+        for i in items:
+            if (i.source, i.project) != (source, project):
+                continue
+            for at, old, new in membership_changes(i):
+                if s.start < at <= c:
+                    added += s.sprint_id in new and s.sprint_id not in old
+                    removed += s.sprint_id in old and s.sprint_id not in new
+    return {"items_added_to_sprints": added, "items_removed_from_sprints": removed}
+
+
+def oracle_forecast(its: list[TruthItem], as_of: datetime, window: int = 56, horizon: int = 14) -> dict[str, Any]:
+    """§11 in plain Python: exact probabilities of S_n by explicit sums over the daily counts."""
+    remaining = sum(1 for i in its if category_at(i, as_of) != "done")
+    counts = [0] * window
+    for i in its:
+        r = resolved(i, as_of)
+        if r is not None and as_of - timedelta(days=window) <= r < as_of:
+            counts[math.ceil((as_of - r) / timedelta(days=1)) - 1] += 1
+    p: dict[int, float] = defaultdict(float)
+    for k in counts:
+        p[k] += 1 / window
+    qs = (0.5, 0.85, 0.95)
+    days_q: list[int | None] = [None, None, None]
+    if remaining == 0:
+        days_q = [0, 0, 0]
+    elif any(k > 0 for k in counts):
+        dist = {0: 1.0}  # S_n below R, by value; the rest of the mass is done
+        for n in range(1, 3651):
+            nxt: dict[int, float] = defaultdict(float)
+            for v, pv in dist.items():
+                for k, pk in p.items():
+                    if v + k < remaining:
+                        nxt[v + k] += pv * pk
+            dist = nxt
+            finished = 1 - sum(dist.values())
+            for j, q in enumerate(qs):
+                if days_q[j] is None and finished >= q - 1e-9:
+                    days_q[j] = n
+            if days_q[2] is not None:
+                break
+    total = {0: 1.0}
+    for _ in range(horizon):
+        nxt = defaultdict(float)
+        for v, pv in total.items():
+            for k, pk in p.items():
+                nxt[v + k] += pv * pk
+        total = nxt
+    at_least = [sum(pv for v, pv in total.items() if v >= m) for m in range(max(total) + 2)]
+    done_q = [max(m for m, pm in enumerate(at_least) if pm >= q - 1e-9) for q in qs]
+    day = timedelta(days=1)
+    return {"remaining": remaining, "window_days": window, "horizon_days": horizon,
+            **{f"days_p{int(q * 100)}": d for q, d in zip(qs, days_q)},
+            **{f"date_p{int(q * 100)}": None if d is None else as_of + d * day for q, d in zip(qs, days_q)},
+            **{f"done_in_horizon_p{int(q * 100)}": m for q, m in zip(qs, done_q)}}
+
+
+# Lists whose connector data (assignee history, versions, epics) the sync does not store yet
+# (issue 9 step 3): compared once the connectors bring it.
+NOT_YET_SYNCED = ("people_by_project", "kpis", "versions", "epics")
+
+
 def oracle_report(truth: Truth, policies: list[dict[str, Any]], *, as_of: datetime,
                   since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
     until = until or as_of
@@ -503,6 +580,9 @@ def oracle_report(truth: Truth, policies: list[dict[str, Any]], *, as_of: dateti
             "wip": len(wip_ages),
             "wip_age_days_p85": percentile(wip_ages, 0.85) if wip_ages else None,
             "sla_compliance": sum(c.status == "met" for c in stopped) / len(stopped) if stopped else None,
+            **sprint_moves(truth, items, source, project, as_of),
+            "forecast": oracle_forecast(its, as_of),
+            "line_coverage": None, "lines_valid": None,
         })
 
     sprints = []
@@ -537,6 +617,7 @@ def oracle_report(truth: Truth, policies: list[dict[str, Any]], *, as_of: dateti
             "complete": s.complete if closed else None,
             "committed_points": committed, "completed_points": completed,
             "added_points": added, "removed_points": removed,
+            "scope_change_ratio": (added + removed) / committed if committed else None,
         })
 
     iterations = []
@@ -628,8 +709,15 @@ def _label(entry: Any) -> str:
     return " " + "/".join(parts)
 
 
+def without_unsynced(report: dict[str, Any]) -> dict[str, Any]:
+    """The report less the figures whose connector data is not synced yet (`NOT_YET_SYNCED`)."""
+    out = {k: v for k, v in report.items() if k not in NOT_YET_SYNCED}
+    out["projects"] = [{k: v for k, v in p.items() if k != "people"} for p in report.get("projects", [])]
+    return out
+
+
 def assert_matches_oracle(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    diffs = differences(actual, expected)
+    diffs = differences(without_unsynced(actual), expected)
     assert not diffs, f"{len(diffs)} differences between `trackpulse metrics --json` and the oracle:\n" + \
         "\n".join(diffs[:60])
 

@@ -73,7 +73,7 @@ def test_report_validates_against_the_schema_and_has_exactly_the_contract_keys()
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)
     assert list(report) == ["schema", "as_of", "window", "projects", "sprints", "iterations",
-                            "worklogs_by_author", "sla"]
+                            "worklogs_by_author", "sla", "people_by_project", "kpis", "versions", "epics"]
     assert report["schema"] == "trackpulse.metrics/1"
     assert report["window"] == {"since": None, "until": "2026-01-10T00:00:00Z"}
     json.dumps(report, allow_nan=False)  # plain JSON: no NaN, no numpy scalars
@@ -133,7 +133,8 @@ def test_csv_writes_one_file_per_section_with_flattened_blocks_and_empty_nulls(t
     written = write_csv(report, extras, tmp_path)
     assert sorted(p.name for p in written) == sorted(
         f"{n}.csv" for n in ("projects", "sprints", "iterations", "worklogs_by_author", "sla", "velocity",
-                             "burndown", "weekly_throughput", "cfd", "timesheet", "cost"))
+                             "burndown", "weekly_throughput", "cfd", "timesheet", "cost",
+                             "people_by_project", "kpis", "versions", "epics"))
     with (tmp_path / "projects.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     abc = rows[0]
@@ -142,7 +143,7 @@ def test_csv_writes_one_file_per_section_with_flattened_blocks_and_empty_nulls(t
     assert (abc["cycle_time_days_count"], abc["cycle_time_days_mean"]) == ("0", "")  # null -> empty cell
     empty = write_csv(build_report(MetricsInput.empty(), as_of=AS_OF), None, tmp_path / "empty")
     assert (tmp_path / "empty" / "sla.csv").read_text().startswith("source,project,item,policy,clock")
-    assert len(empty) == 5
+    assert len(empty) == 9  # the §7 sections and the §9-§13 lists
 
 
 def test_rich_tables_render_projects_sprints_and_sla_clocks() -> None:

@@ -27,7 +27,7 @@ def project_defects(hist: ItemHistory, inp: MetricsInput, window: Window, points
     out["defects_total"] = total
     out["defects_open"] = np.bincount(code[defect & (hist.category_now != DONE)], minlength=n_proj)
     kloc = np.array([
-        float(inp.source_settings(src).kloc.get(proj, np.nan))
+        float(inp.source_settings(src).kloc.get(proj, _measured_kloc(inp, src, proj)))
         for src, proj in hist.projects[["source", "project"]].itertuples(index=False)
     ], dtype=np.float64).reshape(-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -35,3 +35,11 @@ def project_defects(hist: ItemHistory, inp: MetricsInput, window: Window, points
         out["defect_density_per_kloc"] = np.where(kloc > 0, total / kloc, np.nan)
         out["defects_per_100_points"] = np.where(points_done != 0, 100.0 * total / points_done, np.nan)
     return out
+
+
+def _measured_kloc(inp: MetricsInput, source: str, project: str) -> float:
+    """KLOC from an imported coverage report's valid lines (§12), when no kloc is configured."""
+    report = inp.figures.coverage.get((source, project))
+    if report is None or report.lines_valid is None:
+        return np.nan
+    return report.lines_valid / 1000.0

@@ -71,6 +71,22 @@ COLUMNS: dict[str, tuple[tuple[str, ColumnKind], ...]] = {
         ("start", "optinstant"), ("end", "optinstant"), ("complete", "optinstant"),
     ),
     "boards": (("source", "str"), ("board_id", "str"), ("name", "str")),
+    # --- METRICS.md §9 and §13 (people, versions, epics) -----------------------------
+    # Current assignee set (display names), fix version ids and epic key of each item.
+    "item_plans": (
+        ("source", "str"), ("item_id", "str"), ("assignees", "tuple"), ("fix_versions", "tuple"),
+        ("epic", "optstr"),
+    ),
+    "assignee_changes": (
+        ("source", "str"), ("item_id", "str"), ("at", "instant"), ("seq", "int"),
+        ("from_assignees", "tuple"), ("to_assignees", "tuple"),
+    ),
+    # Dates stay the tracker's "YYYY-MM-DD" strings: a release date is a day, not an instant.
+    "versions": (
+        ("source", "str"), ("project", "str"), ("version_id", "str"), ("name", "str"),
+        ("start", "optstr"), ("release_date", "optstr"), ("released", "bool"),
+    ),
+    "epics": (("source", "str"), ("project", "str"), ("epic", "str"), ("summary", "str")),
 }
 
 
@@ -125,6 +141,42 @@ class CostSettings:
     budgets: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (source, project) -> amount
 
 
+@dataclass(frozen=True)
+class LineCoverage:
+    """One imported coverage report (METRICS.md §12)."""
+
+    line_coverage: float | None  # 0 … 1; None for a report with no lines
+    lines_valid: int | None  # None when the report gives only a rate (Cobertura line-rate)
+
+    @classmethod
+    def of_lines(cls, covered: int, valid: int) -> LineCoverage:
+        return cls(None if valid == 0 else covered / valid, valid)
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    """One `[[kpis]]` entry (METRICS.md §10); `baseline` is (since, until) instants."""
+
+    name: str
+    figure: str
+    op: Literal[">=", "<="]
+    target: float | None = None
+    target_change: float | None = None
+    baseline: tuple[Instant, Instant] | None = None
+    sources: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FigureSettings:
+    """Settings of the §8-§13 figures: forecast windows, KPIs, imported coverage."""
+
+    forecast_window_days: int = 56
+    forecast_horizon_days: int = 14
+    kpis: tuple[KpiSpec, ...] = ()
+    coverage: Mapping[tuple[str, str], LineCoverage] = field(default_factory=dict)  # (source, project)
+
+
 @dataclass
 class MetricsInput:
     """Everything the metrics engine reads: the store's rows as frames plus settings."""
@@ -141,6 +193,11 @@ class MetricsInput:
     sources: Mapping[str, SourceSettings] = field(default_factory=dict)
     sla: SlaSettings = field(default_factory=SlaSettings)
     cost: CostSettings = field(default_factory=CostSettings)
+    item_plans: pd.DataFrame = field(default_factory=lambda: make_frame("item_plans", []))
+    assignee_changes: pd.DataFrame = field(default_factory=lambda: make_frame("assignee_changes", []))
+    versions: pd.DataFrame = field(default_factory=lambda: make_frame("versions", []))
+    epics: pd.DataFrame = field(default_factory=lambda: make_frame("epics", []))
+    figures: FigureSettings = field(default_factory=FigureSettings)
 
     def __post_init__(self) -> None:
         for name, spec in COLUMNS.items():
@@ -172,6 +229,11 @@ class MetricsInput:
         sources: Iterable[SourceSettings] = (),
         sla: SlaSettings | None = None,
         cost: CostSettings | None = None,
+        item_plans: Sequence[Mapping[str, Any]] = (),
+        assignee_changes: Sequence[Mapping[str, Any]] = (),
+        versions: Sequence[Mapping[str, Any]] = (),
+        epics: Sequence[Mapping[str, Any]] = (),
+        figures: FigureSettings | None = None,
     ) -> MetricsInput:
         """Build an input from dicts, filling what a small test world leaves out.
 
@@ -218,6 +280,13 @@ class MetricsInput:
             sources={s.name: s for s in sources},
             sla=sla or SlaSettings(),
             cost=cost or CostSettings(),
+            item_plans=make_frame("item_plans", [{"source": "src", "assignees": (), "fix_versions": (),
+                                                  "epic": None, **r} for r in item_plans]),
+            assignee_changes=make_frame("assignee_changes", seq_rows(assignee_changes)),
+            versions=make_frame("versions", [{"source": "src", "start": None, "release_date": None,
+                                              "released": False, **r} for r in versions]),
+            epics=make_frame("epics", [{"source": "src", "summary": "", **r} for r in epics]),
+            figures=figures or FigureSettings(),
         )
 
 
@@ -288,17 +357,19 @@ def str_array(values: pd.Series) -> np.ndarray:
 
 
 def iso_utc_array(ns: np.ndarray) -> list[str | None]:
-    """`iso_utc` for a whole array at C speed (numpy's datetime_as_string)."""
+    """`iso_utc` for a whole array at C speed (numpy's datetime_as_string).
+
+    Only present instants are formatted, and numpy writes the `Z` itself (timezone="UTC"):
+    string concatenation over millions of rows cost more than the formatting.
+    """
     ns = np.asarray(ns, dtype=np.int64)
     if len(ns) == 0:
         return []
-    missing = ns == NAT
-    safe = np.where(missing, 0, ns)
-    whole = np.datetime_as_string(safe.astype("datetime64[ns]").astype("datetime64[s]"), unit="s")
-    out = np.char.add(whole.astype(str), "Z").astype(object)
-    fractional = (safe % NS_PER_SECOND != 0) & ~missing
-    if fractional.any():
-        micro = np.datetime_as_string(safe[fractional].astype("datetime64[ns]").astype("datetime64[us]"), unit="us")
-        out[fractional] = np.char.add(micro.astype(str), "Z").astype(object)
-    out[missing] = None
-    return list(out)
+    out = np.full(len(ns), None, dtype=object)
+    present = ns != NAT
+    whole = present & (ns % NS_PER_SECOND == 0)
+    for mask, unit in ((whole, "s"), (present & ~whole, "us")):
+        if mask.any():
+            stamps = ns[mask].astype("datetime64[ns]").astype(f"datetime64[{unit}]")
+            out[mask] = np.datetime_as_string(stamps, unit=unit, timezone="UTC").astype(object)
+    return out.tolist()

@@ -68,6 +68,17 @@ class ItemIndex:
             return out
         src = str_array(sources)
         ids = str_array(item_ids)
+        # Child frames hold each item's rows together: look up one row per run of equal
+        # (source, item_id) and spread the answer over the run, 10x fewer hash look-ups.
+        if len(ids) > 1:
+            heads = np.flatnonzero(np.r_[True, (ids[1:] != ids[:-1]) | (src[1:] != src[:-1])])
+            if len(heads) < len(ids):
+                lengths = np.diff(np.r_[heads, len(ids)])
+                return np.repeat(self._lookup(src[heads], ids[heads]), lengths)
+        return self._lookup(src, ids)
+
+    def _lookup(self, src: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        out = np.full(len(ids), -1, dtype=np.int64)
         for name, (index, where) in self._by_source.items():
             mask = src == name
             if mask.all():  # one source, the common case: no masking of the big frames
@@ -196,7 +207,7 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
     pos = pos[sel]
     at = instants_ns(tr["at"])[sel]
     seq = tr["seq"].to_numpy(dtype=np.int64)[sel]
-    order = np.lexsort((seq, at, pos))
+    order = _history_order(pos, at, seq)
     take = sel[order]
     pos, at = pos[order], at[order]
     from_id = str_array(tr["from_status_id"])[take]
@@ -286,6 +297,19 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
         st_status=st_status, st_cat=st_cat, st_initial=st_initial, est_offsets=est_offsets,
         est_at=e_at, est_to=e_to, points_before_changes=points_before,
     )
+
+
+def _history_order(pos: np.ndarray, at: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """The order sorting changelog rows by item, time, seq: the identity when they already are.
+
+    The loader and most callers hand rows in that order; checking it is one linear pass,
+    where a three-key lexsort of ten million rows costs seconds.
+    """
+    if len(pos) > 1:
+        dp, da, ds = np.diff(pos), np.diff(at), np.diff(seq)
+        if bool(((dp > 0) | ((dp == 0) & ((da > 0) | ((da == 0) & (ds >= 0))))).all()):
+            return np.arange(len(pos), dtype=np.int64)
+    return np.lexsort((seq, at, pos))
 
 
 def _project_codes(items: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

@@ -173,7 +173,25 @@ def settings_from_config(cfg: AppConfig) -> dict[str, Any]:
         budgets[(source, project)] = amount
     cost = CostSettings(currency=cfg.costs.currency, default_rate=cfg.costs.default_rate,
                         rates=dict(cfg.costs.rates), budgets=budgets)
-    return {"sources": sources, "sla": SlaSettings(calendars=calendars, policies=policies), "cost": cost}
+    return {"sources": sources, "sla": SlaSettings(calendars=calendars, policies=policies), "cost": cost,
+            "figures": figure_settings(cfg)}
+
+
+def figure_settings(cfg: AppConfig) -> Any:
+    """METRICS.md §10-§12 settings: [metrics] windows, [[kpis]], and the [[coverage]] reports (read here)."""
+    from trackpulse.metrics.coverage import read_coverage
+    from trackpulse.metrics.frames import FigureSettings, KpiSpec
+
+    kpis = tuple(
+        KpiSpec(name=k.name, figure=k.figure, op=k.op, target=k.target, target_change=k.target_change,
+                baseline=None if k.baseline is None else (k.baseline.since, k.baseline.until),
+                sources=tuple(k.sources), projects=tuple(k.projects))
+        for k in cfg.kpis
+    )
+    coverage = {(c.source, c.project): read_coverage(c.path, where=f"coverage[{n}].path")
+                for n, c in enumerate(cfg.coverage)}
+    return FigureSettings(forecast_window_days=cfg.metrics.forecast_window_days,
+                          forecast_horizon_days=cfg.metrics.forecast_horizon_days, kpis=kpis, coverage=coverage)
 
 
 def load_input(store: Store, cfg: AppConfig, sources: Sequence[str] | None = None) -> MetricsInput:

@@ -15,7 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-REPORT_SECTIONS = ("projects", "sprints", "iterations", "worklogs_by_author", "sla")
+REPORT_SECTIONS = ("projects", "sprints", "iterations", "worklogs_by_author", "sla", "people_by_project", "kpis",
+                   "versions", "epics")
 EXTRA_SECTIONS = ("velocity", "burndown", "weekly_throughput", "cfd", "timesheet", "cost")
 
 
@@ -95,6 +96,58 @@ def sla_table(report: Mapping[str, Any], statuses: Sequence[str] = ("breached", 
     return table
 
 
+def kpi_table(report: Mapping[str, Any]) -> Table:
+    """§10: each KPI per project, met / missed / no data against its target."""
+    table = Table(title="KPIs")
+    for name in ("kpi", "source", "project", "figure", "value", "target", "baseline", "status"):
+        table.add_column(name, justify="right" if name in {"value", "target", "baseline"} else "left")
+    style = {"met": "green", "missed": "red", "no_data": "dim"}
+    for k in report["kpis"]:
+        table.add_row(k["name"], k["source"], k["project"], k["figure"], _fmt(k["value"], 2),
+                      f"{k['op']} {_fmt(k['target'], 2)}", _fmt(k["baseline_value"], 2),
+                      f"[{style[k['status']]}]{k['status'].replace('_', ' ')}[/]")
+    return table
+
+
+def forecast_table(report: Mapping[str, Any]) -> Table:
+    """§11: when the open work is done (50/85/95 % likely) and how much the horizon holds."""
+    table = Table(title="Forecast (exact, from the daily throughput of the last window)")
+    for name in ("source", "project", "open", "done by 50 %", "85 %", "95 %", "in horizon ≥ (50/85/95 %)"):
+        table.add_column(name, justify="left" if name in {"source", "project"} else "right")
+    for p in report["projects"]:
+        f = p["forecast"]
+        dates = [(f[f"date_p{q}"] or "—")[:10] for q in (50, 85, 95)]
+        horizon = " / ".join(_fmt(f[f"done_in_horizon_p{q}"]) for q in (50, 85, 95))
+        table.add_row(p["source"], p["project"], str(f["remaining"]), *dates, f"{horizon} in {f['horizon_days']} d")
+    return table
+
+
+def people_table(report: Mapping[str, Any]) -> Table:
+    """§9: key-person risk per project."""
+    table = Table(title="People")
+    for name in ("source", "project", "assignees", "bus factor", "top person", "top share", "unassigned done"):
+        table.add_column(name, justify="left" if name in {"source", "project", "top person"} else "right")
+    for p in report["projects"]:
+        b = p["people"]
+        share = b["top_person_share"]
+        table.add_row(p["source"], p["project"], str(b["assignees"]), _fmt(b["bus_factor"]), b["top_person"] or "—",
+                      "—" if share is None else f"{100 * share:.0f}%", str(b["unassigned_done"]))
+    return table
+
+
+def version_table(report: Mapping[str, Any]) -> Table:
+    """§13: versions with their progress and the 85 % forecast of unreleased ones."""
+    table = Table(title="Versions")
+    for name in ("source", "project", "version", "start", "release", "released", "items done/total",
+                 "points done/total", "forecast 85 %"):
+        table.add_column(name, justify="right" if "/" in name else "left")
+    for v in report["versions"]:
+        table.add_row(v["source"], v["project"], v["version"], v["start"] or "—", v["release_date"] or "—",
+                      "yes" if v["released"] else "no", f"{v['items_done']}/{v['items_total']}",
+                      f"{_fmt(v['points_done'])}/{_fmt(v['points_total'])}", (v["forecast_date_p85"] or "—")[:10])
+    return table
+
+
 def render_report(report: Mapping[str, Any], extras: Mapping[str, Any] | None = None,
                   console: Console | None = None) -> None:
     """Print the report's tables; sections with no rows are skipped."""
@@ -106,6 +159,13 @@ def render_report(report: Mapping[str, Any], extras: Mapping[str, Any] | None = 
         console.print(iteration_table(report))
     if report["sla"]:
         console.print(sla_table(report))
+    if report.get("projects"):
+        console.print(people_table(report))
+        console.print(forecast_table(report))
+    if report.get("kpis"):
+        console.print(kpi_table(report))
+    if report.get("versions"):
+        console.print(version_table(report))
 
 
 def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -124,7 +184,7 @@ def write_csv(report: Mapping[str, Any], extras: Mapping[str, Any] | None, direc
     nulls to empty cells. Returns the files written."""
     out_dir = Path(directory)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sections: list[tuple[str, list[Mapping[str, Any]]]] = [(name, report[name]) for name in REPORT_SECTIONS]
+    sections: list[tuple[str, list[Mapping[str, Any]]]] = [(name, report.get(name, [])) for name in REPORT_SECTIONS]
     if extras is not None:
         sections += [(name, extras[name]) for name in EXTRA_SECTIONS if name in extras]
     written = []
@@ -142,13 +202,24 @@ def write_csv(report: Mapping[str, Any], extras: Mapping[str, Any] | None, direc
 
 
 _STATS = ("count", "mean", "p50", "p85", "p95")
+_PEOPLE = ("assignees", "bus_factor", "top_person", "top_person_share", "unassigned_done")
+_FORECAST = ("remaining", "window_days", "horizon_days", "days_p50", "days_p85", "days_p95", "date_p50", "date_p85",
+             "date_p95", "done_in_horizon_p50", "done_in_horizon_p85", "done_in_horizon_p95")
 _EMPTY_HEADERS: dict[str, list[str]] = {
     "projects": ["source", "project", "issues_total", "issues_done", "defects_total", "defects_open", "points_done",
                  "defect_density_per_kloc", "defects_per_100_points", "throughput_per_week",
                  *[f"cycle_time_days_{s}" for s in _STATS], *[f"lead_time_days_{s}" for s in _STATS],
-                 "worklog_hours", "wip", "wip_age_days_p85", "sla_compliance"],
+                 "worklog_hours", "wip", "wip_age_days_p85", "sla_compliance", "items_added_to_sprints",
+                 "items_removed_from_sprints", *[f"people_{k}" for k in _PEOPLE], *[f"forecast_{k}" for k in _FORECAST],
+                 "line_coverage", "lines_valid"],
     "sprints": ["source", "board", "sprint_id", "name", "state", "start", "end", "complete", "committed_points",
-                "completed_points", "added_points", "removed_points"],
+                "completed_points", "added_points", "removed_points", "scope_change_ratio"],
+    "people_by_project": ["source", "project", "person", "items_done", "points_done", "worklog_hours"],
+    "kpis": ["name", "source", "project", "figure", "value", "target", "op", "baseline_value", "status"],
+    "versions": ["source", "project", "version", "start", "release_date", "released", "items_total", "items_done",
+                 "points_total", "points_done", "forecast_date_p85"],
+    "epics": ["source", "project", "epic", "summary", "items_total", "items_done", "points_total", "points_done",
+              "started", "finished"],
     "iterations": ["source", "project", "start", "end", "completed_points"],
     "worklogs_by_author": ["source", "project", "author", "hours"],
     "sla": ["source", "project", "item", "policy", "clock", "target_hours", "elapsed_hours", "status", "breached_at"],

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trackpulse.metrics import defects, effort, flow, sla, velocity
+from trackpulse.metrics import defects, effort, flow, forecast, kpis, people, schedule, scope, sla, velocity
 from trackpulse.metrics.frames import NS_PER_HOUR, Instant, MetricsInput, instant_ns, iso_utc, iso_utc_array
-from trackpulse.metrics.history import ItemHistory, Window, replay
+from trackpulse.metrics.history import DONE, ItemHistory, Window, replay
 
 SCHEMA_ID = "trackpulse.metrics/1"
 EXTRAS_SCHEMA_ID = "trackpulse.metrics-extras/1"
@@ -26,6 +26,8 @@ PROJECT_KEYS = (
     "source", "project", "issues_total", "issues_done", "defects_total", "defects_open", "points_done",
     "defect_density_per_kloc", "defects_per_100_points", "throughput_per_week", "cycle_time_days",
     "lead_time_days", "worklog_hours", "wip", "wip_age_days_p85", "sla_compliance",
+    # §8-§12
+    "items_added_to_sprints", "items_removed_from_sprints", "people", "forecast", "line_coverage", "lines_valid",
 )
 
 
@@ -87,16 +89,15 @@ def build_report_and_extras(inp: MetricsInput, *, as_of: Instant, since: Instant
 
 def report_of(run: MetricsRun) -> dict[str, Any]:
     hist, window, inp = run.hist, run.window, run.inp
-    per_flow = flow.project_flow(hist, window, window.since)
-    per_defects = defects.project_defects(hist, inp, window, per_flow["points_done"].to_numpy())
+    sprints = velocity.reported_sprints(inp, window.as_of, run.sources)
+    membership = velocity.sprint_membership(hist, inp) if len(sprints) and hist.n else None
+    sprint_rows = velocity.sprint_velocity(hist, inp, sprints, membership)
     logs = effort.window_worklogs(hist, inp, window)
-    hours = effort.project_worklog_hours(hist, logs)
     clocks = sla.sla_clocks(hist, inp)
-    compliance = sla.sla_compliance(hist, clocks, window)
-    sprint_rows = velocity.sprint_velocity(hist, inp, velocity.reported_sprints(inp, window.as_of, run.sources))
+    credit, unassigned = people.credits(hist, inp, window)
 
     report = run.header(SCHEMA_ID)
-    report["projects"] = _projects(hist, per_flow, per_defects, hours, compliance)
+    report["projects"] = _project_rows(run, sprints, membership, logs, clocks, credit, unassigned)
     report["sprints"] = _sprints(sprint_rows)
     report["iterations"] = _iterations(velocity.trello_iterations(hist, inp, run.sources))
     report["worklogs_by_author"] = [
@@ -104,7 +105,82 @@ def report_of(run: MetricsRun) -> dict[str, Any]:
         for s, p, a, h in effort.worklogs_by_author(logs).itertuples(index=False)
     ]
     report["sla"] = _sla(hist, clocks, window)
+    # §9-§13 lists
+    report["people_by_project"] = _records(people.people_rows(hist, credit, logs),
+                                           floats=["items_done", "points_done", "worklog_hours"])
+    report["kpis"] = kpis.kpi_rows(inp.figures.kpis, report["projects"], _kpi_baselines(run))
+    report["versions"] = schedule.version_rows(hist, inp, inp.figures.forecast_window_days,
+                                               inp.figures.forecast_horizon_days)
+    report["epics"] = schedule.epic_rows(hist, inp)
     return report
+
+
+def _project_rows(run: MetricsRun, sprints: pd.DataFrame | None = None, membership: velocity.Membership | None = None,
+                  logs: pd.DataFrame | None = None, clocks: pd.DataFrame | None = None,
+                  credit: pd.DataFrame | None = None, unassigned: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """The §3 and §8-§12 project rows (what is not given is computed here)."""
+    hist, window, inp = run.hist, run.window, run.inp
+    if sprints is None:
+        sprints = velocity.reported_sprints(inp, window.as_of, run.sources)
+        membership = velocity.sprint_membership(hist, inp) if len(sprints) and hist.n else None
+    if logs is None:
+        logs = effort.window_worklogs(hist, inp, window)
+    if clocks is None:
+        clocks = sla.sla_clocks(hist, inp)
+    if credit is None or unassigned is None:
+        credit, unassigned = people.credits(hist, inp, window)
+    per_flow = flow.project_flow(hist, window, window.since)
+    per_defects = defects.project_defects(hist, inp, window, per_flow["points_done"].to_numpy())
+    hours = effort.project_worklog_hours(hist, logs)
+    compliance = sla.sla_compliance(hist, clocks, window)
+    rows = _projects(hist, per_flow, per_defects, hours, compliance)
+    added, removed = scope.sprint_membership_moves(hist, sprints, membership)
+    blocks = people.project_people(credit, unassigned, len(hist.projects))
+    forecasts = _project_forecasts(run)
+    for code, row in enumerate(rows):
+        cov = inp.figures.coverage.get((row["source"], row["project"]))
+        b = blocks[code]
+        row.update({
+            "items_added_to_sprints": int(added[code]), "items_removed_from_sprints": int(removed[code]),
+            "people": {"assignees": b.assignees, "bus_factor": b.bus_factor, "top_person": b.top_person,
+                       "top_person_share": b.top_person_share, "unassigned_done": b.unassigned_done},
+            "forecast": forecasts[code],
+            "line_coverage": None if cov is None else cov.line_coverage,
+            "lines_valid": None if cov is None else cov.lines_valid,
+        })
+    return rows
+
+
+def _project_forecasts(run: MetricsRun) -> list[dict[str, Any]]:
+    hist, inp = run.hist, run.inp
+    w, h = inp.figures.forecast_window_days, inp.figures.forecast_horizon_days
+    order = np.argsort(hist.project_code, kind="stable")
+    counts = np.bincount(hist.project_code, minlength=len(hist.projects))
+    bounds = np.r_[0, np.cumsum(counts)]
+    open_items = np.bincount(hist.project_code[hist.category_now != DONE], minlength=len(hist.projects))
+    out = []
+    for code in range(len(hist.projects)):
+        members = order[bounds[code]:bounds[code + 1]]
+        f = forecast.forecast(hist.resolved[members], int(open_items[code]), hist.as_of, w, h)
+        out.append(f.as_json(hist.as_of))
+    return out
+
+
+def _kpi_baselines(run: MetricsRun) -> dict[str, list[dict[str, Any]]]:
+    """Per KPI with a baseline: the project rows as they stood over that window (as of its end)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    cache: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for kpi in run.inp.figures.kpis:
+        if kpi.target_change is None or kpi.baseline is None:
+            continue
+        since, until = (instant_ns(t) for t in kpi.baseline)
+        if (since, until) not in cache:
+            base = MetricsRun.start(run.inp, as_of=pd.Timestamp(min(until, run.window.as_of), unit="ns", tz="UTC"),
+                                    since=pd.Timestamp(since, unit="ns", tz="UTC"),
+                                    until=pd.Timestamp(until, unit="ns", tz="UTC"), sources=run.sources)
+            cache[(since, until)] = _project_rows(base)
+        out[kpi.name] = cache[(since, until)]
+    return out
 
 
 def _projects(hist: ItemHistory, per_flow: pd.DataFrame, per_defects: pd.DataFrame, hours: np.ndarray,
@@ -133,12 +209,14 @@ def _sprints(rows: pd.DataFrame) -> list[dict[str, Any]]:
         return []
     starts, ends, completes = (iso_utc_array(rows[c].to_numpy(dtype=np.int64)) for c in ("start", "end", "complete"))
     points = {c: _floats(rows[c]) for c in ("committed_points", "completed_points", "added_points", "removed_points")}
+    ratios = _floats(scope.scope_change_ratio(rows))
     out = []
     for i, r in enumerate(rows[["source", "board", "sprint_id", "name", "state"]].itertuples(index=False)):
         out.append({
             "source": r.source, "board": r.board, "sprint_id": r.sprint_id, "name": r.name, "state": r.state,
             "start": starts[i], "end": ends[i], "complete": completes[i],
             **{c: points[c][i] for c in points},
+            "scope_change_ratio": ratios[i],
         })
     return out
 
@@ -176,7 +254,12 @@ def sla_rows(hist: ItemHistory, clocks: pd.DataFrame, window: Window) -> pd.Data
         "status": c["status"].to_numpy(dtype=object),
         "breached_at": c["breached_at"].to_numpy(dtype=np.int64),
     })
-    return frame.sort_values(["source", "project", "item", "clock"], kind="stable").reset_index(drop=True)
+    # Sorting 2M rows on four string columns costs seconds; the same stable order comes from
+    # sorted integer codes: the items' (source, project, key) ranks and the clock name's.
+    rank = [pd.factorize(hist.items[c].to_numpy(dtype=object), sort=True)[0][pos] for c in ("source", "project", "key")]
+    clock_code = pd.factorize(frame["clock"].to_numpy(dtype=object), sort=True)[0]
+    order = np.lexsort((clock_code, rank[2], rank[1], rank[0]))
+    return frame.take(order).reset_index(drop=True)
 
 
 def _sla(hist: ItemHistory, clocks: pd.DataFrame, window: Window) -> list[dict[str, Any]]:
