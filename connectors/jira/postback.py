@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from trackpulse.connectors.jira.client import auth_header
 
 from trackpulse.config import JiraSourceConfig
-from trackpulse.connectors.jira.client import auth_header
 from trackpulse.http import parse_retry_after
 from trackpulse.outcomes import Failed, Outcome, RetryAfter, Sent
 

@@ -89,7 +89,7 @@ class Condition:
 def _instant(text: str | None) -> datetime | None:
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _allowed(values: Sequence[str], value: str | None) -> bool:
