@@ -104,10 +104,10 @@ def record(session: Session, cfg: AppConfig, rules: Sequence[AlertRuleConfig],
         rule = by_name.get(c.rule)
         if rule is None:
             continue
-        last = latest.get(key)
-        if last is not None and (last.closed_at is None or c.when in NEVER_REARM):
+        prev = latest.get(key)
+        if prev is not None and (prev.closed_at is None or c.when in NEVER_REARM):
             continue
-        episode = 1 if last is None else last.episode + 1
+        episode = 1 if prev is None else prev.episode + 1
         alert = Alert(id=alert_id(c.rule, c.subject, episode), rule=c.rule, when=c.when, subject=c.subject,
                       episode=episode, source=c.source, project=c.project, item=c.item, item_id=c.item_id,
                       policy=c.policy, clock=c.clock, value=c.value, target=c.target, at=c.at, url=c.url,
