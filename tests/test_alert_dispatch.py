@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from typing import Any, ClassVar
 
 import httpx
@@ -134,7 +135,7 @@ def test_200_alerts_arrive_once_each_paced_under_dingtalk_limits(store: Store, r
     assert len(ids) == 200 and len(set(ids)) == 200  # each alert exactly once
     times = [at for at, _ in receiver.got]
     assert len(times) > 20  # the test really needs more than one minute
-    assert all(b - a >= timedelta(seconds=3) for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= timedelta(seconds=3) for a, b in pairwise(times))
     assert all(sum(1 for t in times if start <= t < start + timedelta(seconds=60)) <= 20 for start in times)
     assert all(len(json.dumps(body).encode()) <= 20_000 for _, body in receiver.got)
     assert statuses(store) == {"sent": 200}
