@@ -30,6 +30,23 @@ class AlertRunResult:
     deliveries: int = 0  # outbox rows written for the opened episodes
     dispatch: DispatchResult | None = None  # None on a dry run
     dry_run: bool = False
+    opened_subjects: set[tuple[str, str]] = field(default_factory=set)  # (rule, subject) of `opened`
+
+    def as_json(self) -> dict[str, Any]:
+        """The `trackpulse alerts --json` document."""
+        d = self.dispatch
+        return {
+            "as_of": self.as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), "dry_run": self.dry_run,
+            "opened": self.opened, "closed": self.closed, "deliveries": self.deliveries,
+            "conditions": [{"rule": c.rule, "when": c.when, "subject": c.subject, "source": c.source,
+                            "project": c.project, "item": c.item, "policy": c.policy, "clock": c.clock,
+                            "value": c.value, "target": c.target, "at": c.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "url": c.url,
+                            "state": "new" if (c.rule, c.subject) in self.opened_subjects else "open"}
+                           for c in self.conditions],
+            "dispatch": None if d is None else {"sent": d.sent, "messages": d.messages, "retry": d.retry,
+                                                "failed": d.failed, "deferred": d.deferred},
+        }
 
 
 def evaluate_and_dispatch(cfg: AppConfig, store: Store, *, as_of: datetime | None = None, dry_run: bool = False,
@@ -54,6 +71,7 @@ def evaluate_and_dispatch(cfg: AppConfig, store: Store, *, as_of: datetime | Non
         else:
             s.commit()
     result.opened = [a.id for a in ledger.opened]
+    result.opened_subjects = {(a.rule, a.subject) for a in ledger.opened}
     result.closed = ledger.closed
     result.deliveries = ledger.deliveries
     if dry_run:
