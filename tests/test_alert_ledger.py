@@ -83,3 +83,15 @@ def test_a_second_evaluator_on_the_same_conditions_opens_nothing(store: Store) -
         assert record(b, cfg, cfg.alerts.rules, [DEFECTS], T0).opened == []
         b.commit()
     assert counts(store)["alerts"] == [("defects", 1, False)]
+
+
+def test_channels_see_jira_items_by_key_and_other_items_by_tracker_id() -> None:
+    from trackpulse.alerts.ledger import view_of
+
+    cfg = AppConfig.model_validate({"sources": [{"name": "jira", "kind": "jira", "url": "http://127.0.0.1:9",
+                                                 "email": "a@b.c", "token": "t", "projects": ["OPS"]}]})
+    alert = Alert(id="x", rule="breach", when="sla_breached", subject="s", episode=1, source="jira",
+                  item="OPS-1", item_id="10001", at=T0, opened_at=T0)
+    assert view_of(alert, cfg).item == "OPS-1" and view_of(alert, cfg).item_label == "OPS-1"
+    card = alert.model_copy(update={"source": "trello", "item": "abc12", "item_id": "5f00aa"})
+    assert view_of(card, cfg).item == "5f00aa"

@@ -25,7 +25,7 @@ from sqlmodel import col
 from trackpulse.alerts.rules import NEVER_REARM, Condition
 from trackpulse.alerts.text import comment_segments, marker
 from trackpulse.channels.base import AlertView
-from trackpulse.config import AlertRuleConfig, AppConfig
+from trackpulse.config import AlertRuleConfig, AppConfig, JiraSourceConfig
 from trackpulse.store.models import Alert, Delivery
 from trackpulse.store.writer import insert_once
 
@@ -39,9 +39,12 @@ def delivery_id(alert: str, kind: str, target: str) -> str:
     return hashlib.sha256(f"{alert}\x1f{kind}\x1f{target}".encode()).hexdigest()[:32]
 
 
-def view_of(alert: Alert) -> AlertView:
+def view_of(alert: Alert, cfg: AppConfig) -> AlertView:
+    """What channels show. `item` is the Jira key on Jira sources and the card id on Trello."""
+    jira = any(s.name == alert.source and isinstance(s, JiraSourceConfig) for s in cfg.sources)
+    item = alert.item if jira else (alert.item_id or alert.item)
     return AlertView(id=alert.id, rule=alert.rule, when=alert.when, source=alert.source,
-                     project=alert.project, item=alert.item_id or alert.item, policy=alert.policy,
+                     project=alert.project, item=item, policy=alert.policy,
                      clock=alert.clock, value=alert.value, target=alert.target,
                      at=alert.at if alert.at.tzinfo else alert.at.replace(tzinfo=UTC), url=alert.url,
                      item_label=alert.item)
@@ -67,7 +70,7 @@ def _deliveries(cfg: AppConfig, rule: AlertRuleConfig, alert: Alert, now: dateti
     lang = cfg.alerts.language
     for action in rule.post_back:
         if action == "comment":
-            segments = comment_segments(view_of(alert), lang)
+            segments = comment_segments(view_of(alert, cfg), lang)
             row("comment", alert.source, {"segments": [[text, bold] for text, bold in segments],
                                           "marker": marker(alert.id, lang)})
         else:

@@ -169,10 +169,10 @@ class Dispatcher:
     def _pack(self, channel: Channel, rows: list[Delivery], alerts: dict[str, Alert],
               lang: Any) -> tuple[list[Delivery], list[AlertView]]:
         """The longest prefix of `rows` whose message fits (at least one: the channel cuts it)."""
-        views = [view_of(alerts[rows[0].alert_id])]
+        views = [view_of(alerts[rows[0].alert_id], self.cfg)]
         n = 1
         while n < len(rows):
-            candidate = [*views, view_of(alerts[rows[n].alert_id])]
+            candidate = [*views, view_of(alerts[rows[n].alert_id], self.cfg)]
             if channel.render(candidate, lang).size > channel.max_message_bytes:
                 break
             views, n = candidate, n + 1
