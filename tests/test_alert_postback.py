@@ -1,10 +1,11 @@
-"""Post-back end to end on the Jira simulator (Cloud): sync, evaluate, dispatch. Each breached
-clock gets exactly one ADF comment carrying its marker and the rule's label; the issue's other
+"""Post-back end to end on the Jira simulator (Cloud and Data Center): sync, evaluate, dispatch. Each breached
+clock gets exactly one comment (ADF on Cloud, wiki markup on DC) carrying its marker and the rule's label; the issue's other
 labels stay as they were; a second run posts nothing."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from conftest import JiraSimFactory
 from trackpulse.connectors.jira import open_connector
@@ -16,10 +17,12 @@ from trackpulse.store.models import Delivery
 from trackpulse.sync_api import NoProgress
 
 
-def test_sla_breach_posts_one_adf_comment_and_adds_only_its_label_on_cloud(
-    jira_sim: JiraSimFactory, store: Store
+@pytest.mark.parametrize("profile", ["cloud", "dc"])
+def test_sla_breach_posts_one_comment_and_adds_only_its_label(
+    profile: str, jira_sim: JiraSimFactory, store: Store
 ) -> None:
-    sim = jira_sim("cloud", seed=3, projects=1, issues_per_project=12)
+    """Cloud takes an ADF comment on v3, Data Center a wiki-markup one on v2 (each refuses the other)."""
+    sim = jira_sim(profile, seed=3, projects=1, issues_per_project=12)
     src = sim.source(name="jira")
     open_connector(src).sync(store, full=True, progress=NoProgress())
     cfg = AppConfig.model_validate({
