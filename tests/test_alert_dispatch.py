@@ -164,3 +164,14 @@ def test_a_throttled_delivery_is_retried_after_its_wait(store: Store, receiver: 
         receiver.clock.now += timedelta(seconds=25)
         assert dispatcher.run_once().sent == 1
     assert len(receiver.got) == 2 and statuses(store) == {"sent": 1}
+
+
+def test_a_claimed_row_is_not_claimed_again_until_its_lease_ends(store: Store, receiver: Receiver) -> None:
+    from trackpulse.delivery import outbox
+
+    setup(store, receiver, 3)[2].close()
+    a = outbox.claim(store, worker="a", now=T0, lease_seconds=60)
+    assert len(a) == 3
+    assert outbox.claim(store, worker="b", now=T0 + timedelta(seconds=30), lease_seconds=60) == []
+    b = outbox.claim(store, worker="b", now=T0 + timedelta(seconds=61), lease_seconds=60)
+    assert sorted(r.id for r in b) == sorted(r.id for r in a)  # a died: its lease expired
