@@ -323,6 +323,54 @@ def metrics(
         render.render_report(report, extras, out)
 
 
+# --------------------------------------------------------------------------- alerts
+
+alerts_app = typer.Typer(help="Alert rules: evaluate and deliver (ACTIONS.md \"Alert rules\").",
+                         no_args_is_help=False, invoke_without_command=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.callback(
+    epilog="[bold]Examples:[/bold]\n\n  trackpulse alerts\n\n  trackpulse alerts --dry-run --json",
+)
+def alerts(
+    ctx: typer.Context,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", metavar="TS", help="Evaluate as of this instant (ISO 8601, default now).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Evaluate and show; write and deliver nothing.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
+    """Evaluate every alert rule, record new alerts and deliver what is due."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from trackpulse.alerts import evaluate_and_dispatch
+    from trackpulse.i18n import t
+    from trackpulse.reports import parse_instant
+    from trackpulse.store.db import open_store
+
+    as_of_ts = parse_instant(as_of, "option --as-of")
+    cfg = _cfg(ctx)
+    store = open_store(cfg.store.url)
+    try:
+        result = evaluate_and_dispatch(cfg, store, as_of=as_of_ts, dry_run=dry_run)
+    finally:
+        store.dispose()
+    doc = result.as_json()
+    if json_output:
+        _print_json(doc)
+        return
+    lang = cfg.alerts.language
+    table = Table(title=t("alerts.title_dry_run" if dry_run else "alerts.title_run", lang, as_of=doc["as_of"]))
+    for col_key in ("col_rule", "col_subject", "col_state"):
+        table.add_column(t(f"alerts.{col_key}", lang))
+    for c in doc["conditions"]:
+        table.add_row(c["rule"], c["subject"], t(f"alerts.state_{c['state']}", lang))
+    out.print(table)
+    failed = result.dispatch.failed if result.dispatch else 0
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
 # --------------------------------------------------------------------------- serve
 
 

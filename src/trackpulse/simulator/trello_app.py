@@ -254,6 +254,7 @@ def create_trello_app(world: TrelloWorld, *, key: str, token: str, app_secret: s
         Route("/1/boards/{board}/lists", api.lists, methods=["GET"]),
         Route("/1/boards/{board}/lists/{filter}", api.lists, methods=["GET"]),
         Route("/1/boards/{board}/labels", api.labels, methods=["GET"]),
+        Route("/1/boards/{board}/labels", api.create_label, methods=["POST"]),
         Route("/1/boards/{board}/members", api.board_members, methods=["GET"]),
         Route("/1/boards/{board}/customFields", api.custom_fields, methods=["GET"]),
         Route("/1/boards/{board}/cards", api.cards, methods=["GET"]),
@@ -261,6 +262,8 @@ def create_trello_app(world: TrelloWorld, *, key: str, token: str, app_secret: s
         Route("/1/boards/{board}/actions", api.actions, methods=["GET"]),
         Route("/1/cards/{card}", api.card, methods=["GET"]),
         Route("/1/cards/{card}/actions/comments", api.post_comment, methods=["POST"]),
+        Route("/1/cards/{card}/idLabels", api.add_card_label, methods=["POST"]),
+        Route("/1/cards/{card}/actions", api.card_actions, methods=["GET"]),
         Route("/1/webhooks", api.create_webhook, methods=["POST"]),
         Route("/1/webhooks/", api.create_webhook, methods=["POST"]),
         Route("/1/webhooks/{hook}", api.webhook, methods=["GET", "DELETE"]),
@@ -490,6 +493,42 @@ class _Api:
                 raise _Refused(_text(400, "invalid value for text"))
             me = self.world.me
             return self.world.comment(card.id, text, member_id=me.id if me else None)
+        return await self._serve(request, body)
+
+    async def create_label(self, request: Request) -> Response:
+        def body(params: dict[str, str], token: str) -> Any:
+            board = self._board(request.path_params["board"])
+            name = params.get("name")
+            if not name:
+                raise _Refused(_text(400, "invalid value for name"))
+            return self.world.create_label(board.id, name, params.get("color"))
+        return await self._serve(request, body)
+
+    async def card_actions(self, request: Request) -> Response:
+        """A card's actions, newest first, of the `filter` types (default: commentCard, as Trello)."""
+        def body(params: dict[str, str], token: str) -> Any:
+            card = self._card(request.path_params["card"])
+            types = set((params.get("filter") or "commentCard").split(","))
+            limit = int(params.get("limit") or 50)
+            board = self.world.boards[card.board_id]
+            found = [a for a in reversed(board.actions)
+                     if a["type"] in types and (a.get("data") or {}).get("card", {}).get("id") == card.id
+                     and a["id"] not in self.world.deleted_comments]
+            return found[:limit]
+        return await self._serve(request, body)
+
+    async def add_card_label(self, request: Request) -> Response:
+        """Trello answers the card's label ids, or 400 when the label is already on it."""
+        def body(params: dict[str, str], token: str) -> Any:
+            card = self._card(request.path_params["card"])
+            board = self.world.boards[card.board_id]
+            label = board.labels.get(params.get("value", ""))
+            if label is None:
+                raise _Refused(_text(400, "invalid value for value"))
+            if label["id"] in card.label_ids:
+                raise _Refused(_text(400, "that label is already on the card"))
+            self.world.add_label(card.id, label["name"])
+            return list(card.label_ids)
         return await self._serve(request, body)
 
     # --- webhooks ---------------------------------------------------------------------------------------

@@ -361,6 +361,14 @@ class TrelloWorld:
                                      "action_delete_comment", card)
             raise KeyError(f"no comment action {action_id}")
 
+    def create_label(self, board_id: str, name: str, color: str | None) -> dict[str, Any]:
+        """A new board label (POST /1/boards/{id}/labels); Trello allows two labels of one name."""
+        with self.lock:
+            board = self.boards[board_id]
+            lid = self.new_id(self.now)
+            board.labels[lid] = {"id": lid, "idBoard": board.id, "name": name, "color": color, "uses": 0}
+            return {k: v for k, v in board.labels[lid].items() if k != "uses"}
+
     def add_label(self, card_id: str, label_name: str, *, at: datetime | None = None) -> dict[str, Any]:
         with self.lock:
             card, board = self._live(card_id)

@@ -234,16 +234,6 @@ class WebhookDelivery(SQLModel, table=True):
     failed_at: datetime | None = _ts()
 
 
-class AlertSent(SQLModel, table=True):
-    """Alerts already posted, so a repeated evaluation never posts twice."""
-
-    __tablename__ = "alert_sent"
-    source: str = Field(primary_key=True)
-    alert_key: str = Field(primary_key=True)
-    sent_at: datetime = _ts(nullable=False)
-    channel: str = ""
-
-
 class DigestFiring(SQLModel, table=True):
     """One digest firing, keyed by (digest, scheduled LOCAL wall time): the key `insert_once`
     claims before anything is sent, so a restart, a daylight-saving repeat of the same local
@@ -303,5 +293,69 @@ class JobLease(SQLModel, table=True):
 
 ALL_TABLES = [
     SourceState, SyncCursor, Project, StatusDef, Item, History, Transition, SprintChange,
-    EstimateChange, Worklog, Comment, Board, Sprint, WebhookDelivery, AlertSent, DigestFiring, JobRun, JobLease,
+    EstimateChange, Worklog, Comment, Board, Sprint, WebhookDelivery, DigestFiring, JobRun, JobLease,
 ]
+
+
+# --------------------------------------------------------------------------- alerts (ACTIONS.md)
+
+
+class Alert(SQLModel, table=True):
+    """The alert ledger: one row per episode of a rule's condition on one subject.
+
+    `id` is derived from (rule, subject, episode), so "open this episode" is one
+    `insert_once` and two evaluators racing on it cannot both win. `closed_at` is set when a
+    figure rule's condition stops holding (the rule re-arms: the next episode is a new row).
+    The row keeps what channels show (AlertView), frozen as it was when the episode opened.
+    """
+
+    __tablename__ = "alert"
+    __table_args__ = (sa.UniqueConstraint("rule", "subject", "episode", name="uq_alert_episode"),
+                      sa.Index("ix_alert_rule_subject", "rule", "subject"))
+    id: str = Field(primary_key=True)
+    rule: str
+    when: str
+    subject: str
+    episode: int
+    source: str
+    project: str | None = None
+    item: str | None = None  # what people call the item (Jira key, Trello shortLink)
+    item_id: str | None = None  # the tracker's id (Trello card id), for post-back
+    policy: str | None = None
+    clock: str | None = None
+    value: float | None = None
+    target: float | None = None
+    at: datetime = _ts(nullable=False)
+    url: str | None = None
+    opened_at: datetime = _ts(nullable=False, index=True)
+    closed_at: datetime | None = _ts()
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one row per (alert, channel) and per (alert, post-back action), written in
+    the alert's transaction. The dispatcher claims due rows (`claimed_until` is its lease),
+    records each attempt before it is made (`attempts`) and its outcome after. `answer` is the
+    service's words, redacted; no secret is ever stored here."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (sa.Index("ix_delivery_due", "status", "not_before"),
+                      sa.Index("ix_delivery_target", "target_kind", "target", "status"))
+    id: str = Field(primary_key=True)
+    alert_id: str = Field(index=True)
+    target_kind: str  # channel | comment | label
+    target: str  # the channel name, or the source name for post-back
+    status: str = "pending"  # pending | sent | failed
+    attempts: int = 0
+    not_before: datetime = _ts(nullable=False)
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _ts()
+    message_id: str | None = None  # the grouped message this delivery went out in
+    payload: dict[str, Any] | None = _json()  # comment text segments / label name (no secrets)
+    answer: str | None = None
+    remote_id: str | None = None
+    created_at: datetime = _ts(nullable=False)
+    sent_at: datetime | None = _ts(index=True)
+    updated_at: datetime | None = _ts()
+
+
+ALL_TABLES += [Alert, Delivery]
