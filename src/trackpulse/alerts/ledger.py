@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,8 +24,8 @@ from sqlmodel import col
 
 from trackpulse.alerts.rules import NEVER_REARM, Condition
 from trackpulse.alerts.text import comment_segments, marker
-from trackpulse.channels.base import AlertView
-from trackpulse.config import AlertRuleConfig, AppConfig, JiraSourceConfig
+from trackpulse.config import AlertRuleConfig, AppConfig
+from trackpulse.delivery.alert_view import view_of
 from trackpulse.store.models import Alert, Delivery
 from trackpulse.store.writer import insert_once
 
@@ -37,17 +37,6 @@ def alert_id(rule: str, subject: str, episode: int) -> str:
 
 def delivery_id(alert: str, kind: str, target: str) -> str:
     return hashlib.sha256(f"{alert}\x1f{kind}\x1f{target}".encode()).hexdigest()[:32]
-
-
-def view_of(alert: Alert, cfg: AppConfig) -> AlertView:
-    """What channels show. `item` is the Jira key on Jira sources and the card id on Trello."""
-    jira = any(s.name == alert.source and isinstance(s, JiraSourceConfig) for s in cfg.sources)
-    item = alert.item if jira else (alert.item_id or alert.item)
-    return AlertView(id=alert.id, rule=alert.rule, when=alert.when, source=alert.source,
-                     project=alert.project, item=item, policy=alert.policy,
-                     clock=alert.clock, value=alert.value, target=alert.target,
-                     at=alert.at if alert.at.tzinfo else alert.at.replace(tzinfo=UTC), url=alert.url,
-                     item_label=alert.item)
 
 
 @dataclass

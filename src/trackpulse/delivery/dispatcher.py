@@ -24,10 +24,10 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col
 
-from trackpulse.alerts.ledger import view_of
 from trackpulse.channels.base import AlertView, Channel
 from trackpulse.config import AppConfig, ChannelConfig, JiraSourceConfig, SourceConfig
 from trackpulse.delivery import outbox
+from trackpulse.delivery.alert_view import view_of
 from trackpulse.outcomes import Failed, Outcome, RetryAfter, Sent
 from trackpulse.store.db import Store
 from trackpulse.store.models import Alert, Delivery
