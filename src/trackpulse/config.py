@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,6 +31,16 @@ from trackpulse.errors import ConfigError
 DEFAULT_CONFIG_NAME = "trackpulse.toml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _check_name(v: str) -> str:
+    if not _NAME.match(v):
+        raise ValueError("use letters, digits, '-' and '_' only")
+    return v
+
+
+# The names users refer to each other by (sources, channels, rules, digests): one rule for all.
+Name = Annotated[str, AfterValidator(_check_name)]
 
 
 class _Strict(BaseModel):
@@ -53,20 +64,13 @@ class ServerConfig(_Strict):
 
 
 class _SourceBase(_Strict):
-    name: str
+    name: Name
     timeout_seconds: float = 30.0
     max_retries: int = 8
     concurrency: int = Field(default=4, ge=1, le=32)
     # Proactive pacing below the tracker's limits; 0 disables it.
     requests_per_second: float = Field(default=0.0, ge=0)
     sync_every_minutes: float | None = Field(default=None, gt=0)  # overrides [schedule] for this source
-
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("use letters, digits, '-' and '_' only")
-        return v
 
 
 class JiraSourceConfig(_SourceBase):
@@ -223,17 +227,10 @@ Language = Literal["en", "zh"]
 
 
 class _ChannelBase(_Strict):
-    name: str
+    name: Name
     language: Language = "en"
     mention: list[str] = []
     timeout_seconds: float = Field(default=10.0, gt=0)
-
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("use letters, digits, '-' and '_' only")
-        return v
 
 
 class _WebhookChannelBase(_ChannelBase):
@@ -292,7 +289,7 @@ ITEM_RULES: frozenset[str] = frozenset({"sla_breached", "sla_at_risk", "wip_age_
 
 
 class AlertRuleConfig(_Strict):
-    name: str
+    name: Name
     when: AlertWhen
     channels: list[str] = []
     post_back: list[Literal["comment", "label"]] = []
@@ -302,13 +299,6 @@ class AlertRuleConfig(_Strict):
     policies: list[str] = []
     clocks: list[Literal["response", "resolution"]] = []
     threshold: float = 0.0
-
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("use letters, digits, '-' and '_' only")
-        return v
 
     @model_validator(mode="after")
     def _post_back_on_items_only(self) -> AlertRuleConfig:
@@ -331,7 +321,7 @@ DIGEST_SECTIONS = ("kpis", "projects", "sprints", "sla", "forecast", "effort", "
 
 
 class DigestConfig(_Strict):
-    name: str
+    name: Name
     cron: str
     timezone: str = "UTC"
     channels: list[str] = []
@@ -341,13 +331,6 @@ class DigestConfig(_Strict):
     period_days: float = Field(default=7.0, gt=0)
     sections: list[Literal["kpis", "projects", "sprints", "sla", "forecast", "effort", "people"]] = \
         list(DIGEST_SECTIONS)  # type: ignore[arg-type]
-
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("use letters, digits, '-' and '_' only")
-        return v
 
     @field_validator("timezone")
     @classmethod
