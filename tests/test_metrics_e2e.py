@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -117,6 +118,9 @@ class TruthItem:
     sprint_changes: list[tuple[datetime, tuple[str, ...]]] = field(default_factory=list)  # (at, new value)
     comments: list[tuple[datetime, str | None]] = field(default_factory=list)  # (created, author id)
     worklogs: list[tuple[datetime, int, str]] = field(default_factory=list)  # (started, seconds, author name)
+    # What the report names the item by (METRICS.md §1: Jira key, Trello card id) and its link.
+    item: str = ""
+    url: str = ""
 
 
 @dataclass
@@ -136,10 +140,12 @@ class Truth:
     sprints: list[TruthSprint] = field(default_factory=list)
     trello_boards: dict[str, list[str]] = field(default_factory=dict)  # source -> configured boards
     kloc: dict[tuple[str, str], float] = field(default_factory=dict)
+    project_names: dict[tuple[str, str], str] = field(default_factory=dict)  # Jira project / Trello board name
 
     def merged(self, other: Truth) -> Truth:
         return Truth(self.items + other.items, self.sprints + other.sprints,
-                     {**self.trello_boards, **other.trello_boards}, {**self.kloc, **other.kloc})
+                     {**self.trello_boards, **other.trello_boards}, {**self.kloc, **other.kloc},
+                     {**self.project_names, **other.project_names})
 
 
 def ms(t: datetime) -> datetime:
@@ -162,8 +168,8 @@ def assert_consistent_changelog(issue: SimIssue) -> None:
                 value[item.field] = item.new
 
 
-def jira_truth(world: JiraWorld, source: str) -> Truth:
-    truth = Truth()
+def jira_truth(world: JiraWorld, source: str, url: str) -> Truth:
+    truth = Truth(project_names={(source, p.key): p.name for p in world.projects.values()})
     for issue in world.live_issues():
         assert_consistent_changelog(issue)
         states = [(ms(issue.created), STATUSES[issue.initial_status].name,
@@ -189,6 +195,7 @@ def jira_truth(world: JiraWorld, source: str) -> Truth:
             comments=[(ms(c.created), c.author) for c in issue.live_comments],
             worklogs=[(ms(w.started), w.seconds, world.users[w.author].display_name)
                       for w in issue.live_worklogs],
+            item=issue.key, url=f"{url.rstrip('/')}/browse/{issue.key}",
         ))
     for s in world.sprints.values():
         if s.state != "deleted" and s.start is not None:
@@ -217,7 +224,8 @@ def trello_truth(world: TrelloWorld, source: str, boards: list[str]) -> Truth:
             card = a["data"].get("card") or {}
             if card.get("id"):
                 per_card[card["id"]].append(a)
-    truth = Truth(trello_boards={source: list(boards)})
+    truth = Truth(trello_boards={source: list(boards)},
+                  project_names={(source, b): world.boards[b].name for b in boards})
     for card in world.cards.values():
         if card.deleted or card.closed or card.board_id not in boards:
             continue
@@ -258,6 +266,7 @@ def trello_truth(world: TrelloWorld, source: str, boards: list[str]) -> Truth:
             # A card's reporter is the member whose action created it on this board (a card
             # that arrived from another board has no creation action here: no reporter).
             reporter=creator, states=states, initial_points=None, points_changes=points, comments=comments,
+            item=card.id, url=f"https://trello.com/c/{card.short_link}",
         ))
         # The world's current value is the end of the points history.
         assert (points[-1][1] if points else None) == card.points, card.id
@@ -567,6 +576,7 @@ def oracle_report(truth: Truth, policies: list[dict[str, Any]], *, as_of: dateti
         kloc = truth.kloc.get((source, project))
         projects.append({
             "source": source, "project": project,
+            "project_name": truth.project_names.get((source, project), project),
             "issues_total": len(created_in), "issues_done": len(done_in),
             "defects_total": len(defects),
             "defects_open": sum(1 for i in defects if category_at(i, as_of) != "done"),
@@ -636,11 +646,12 @@ def oracle_report(truth: Truth, policies: list[dict[str, Any]], *, as_of: dateti
                 k += 1
 
     sla = []
-    for i in sorted(items, key=lambda i: (i.source, i.project, i.key)):
+    for i in sorted(items, key=lambda i: (i.source, i.project, i.item)):
         if not in_window(i.created):
             continue
         for c in sorted(clocks.get(id(i), []), key=lambda c: c.clock):
-            sla.append({"source": i.source, "project": i.project, "item": i.key, "policy": c.policy,
+            sla.append({"source": i.source, "project": i.project, "item": i.item, "item_url": i.url,
+                        "policy": c.policy,
                         "clock": c.clock, "target_hours": c.target / HOUR, "elapsed_hours": c.elapsed / HOUR,
                         "status": c.status, "breached_at": c.breached_at})
 
@@ -845,7 +856,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
             store.dispose()
     config_path = tmp / "trackpulse.toml"
     config_path.write_text(to_toml(cfg_dict), encoding="utf-8")
-    truths = {"jira-cloud": jira_truth(cloud, "jira-cloud"), "jira-dc": jira_truth(dc, "jira-dc"),
+    truths = {"jira-cloud": jira_truth(cloud, "jira-cloud", cloud_url), "jira-dc": jira_truth(dc, "jira-dc", dc_url),
               "team-trello": trello_truth(trello, "team-trello", boards)}
     truths["jira-cloud"].kloc[("jira-cloud", "ABC")] = 12.5
     truths["team-trello"].kloc[("team-trello", boards[1])] = 3.0
@@ -880,6 +891,10 @@ def test_metrics_json_equals_the_oracle_computed_from_the_simulators_events(sync
     assert expected["sprints"] if source != "team-trello" else expected["iterations"]
     assert any(p["worklog_hours"] for p in expected["projects"]) or source == "team-trello"
     assert {c["status"] for c in expected["sla"]} >= {"met", "breached"}
+    if source == "team-trello":  # METRICS.md §1: a card is named by its 24-hex id, linked by its shortLink
+        assert all(re.fullmatch(r"[0-9a-f]{24}", c["item"]) for c in report["sla"])
+        assert all(re.fullmatch(r"https://trello\.com/c/[A-Za-z0-9]{8}", c["item_url"]) for c in report["sla"])
+        assert all(p["project_name"] != p["project"] for p in report["projects"])
     assert_matches_oracle(report, expected)
 
 
@@ -891,3 +906,24 @@ def test_metrics_window_and_as_of_over_every_source_equal_the_oracle(synced: Syn
     # The evaluation time falls inside the worlds' later life: something happened after it.
     assert any(s["state"] == "active" and s["complete"] is None for s in expected["sprints"])
     assert_matches_oracle(report, expected)
+
+
+def test_human_tables_name_trello_boards_and_cards_as_people_know_them(synced: Synced) -> None:
+    """METRICS.md §7: tables show a board's name and a card's shortLink; the JSON keeps the ids."""
+    exe = Path(sys.executable).with_name("trackpulse")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "trackpulse"]
+    as_of = synced.nows["team-trello"]
+    proc = subprocess.run([*cmd, "--config", str(synced.config_path), "metrics", "--as-of", iso(as_of),
+                           "--source", "team-trello"], capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "COLUMNS": "250"})
+    assert proc.returncode == 0, proc.stderr
+    truth = synced.truth("team-trello")
+    for (_, board), name in truth.project_names.items():
+        assert name in proc.stdout
+        assert board not in proc.stdout
+    breached = [i for i in truth.items if i.url]
+    assert any(i.url.rsplit("/", 1)[-1] in proc.stdout for i in breached)
+    assert not any(i.item in proc.stdout for i in breached)
+    report = metrics_json(synced.config_path, "--as-of", iso(as_of), "--source", "team-trello")
+    assert {p["project"]: p["project_name"] for p in report["projects"]} == \
+        {board: name for (_, board), name in truth.project_names.items()}

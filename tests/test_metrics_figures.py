@@ -310,7 +310,7 @@ def test_epic_whose_last_item_is_open_has_started_but_not_finished() -> None:
     checkout, search = r["epics"]
     assert checkout == {"source": "src", "project": "ABC", "epic": "ABC-E", "summary": "Checkout", "items_total": 2,
                         "items_done": 1, "points_total": 5.0, "points_done": 2.0,
-                        "started": "2026-01-02T00:00:00Z", "finished": None}
+                        "started": "2026-01-02T00:00:00Z", "finished": None, "item_url": "/browse/ABC-E"}
     # never in progress: no started; every item done: finished at the last resolution
     assert (search["started"], search["finished"]) == (None, "2026-01-07T00:00:00Z")
 

@@ -132,9 +132,9 @@ def test_figures_over_nothing_are_null_while_counts_and_sums_are_zero() -> None:
     inp = world([{"item_id": "1", "key": "ABC-1", "status_id": "1", "created": "2026-01-01T00:00Z"}])
     p = project(build_report(inp, as_of="2026-01-15T00:00Z", since="2026-01-08T00:00Z"))
     empty = {"count": 0, "mean": None, "p50": None, "p85": None, "p95": None}
-    section_3 = dict(list(p.items())[:16])  # §8-§12 figures follow; tests/test_metrics_figures.py owns them
+    section_3 = dict(list(p.items())[:17])  # §8-§12 figures follow; tests/test_metrics_figures.py owns them
     assert section_3 == {
-        "source": "src", "project": "ABC", "issues_total": 0, "issues_done": 0, "defects_total": 0,
+        "source": "src", "project": "ABC", "project_name": "ABC", "issues_total": 0, "issues_done": 0, "defects_total": 0,
         "defects_open": 0, "points_done": 0.0, "defect_density_per_kloc": None, "defects_per_100_points": None,
         "throughput_per_week": 0.0, "cycle_time_days": empty, "lead_time_days": empty, "worklog_hours": 0.0,
         "wip": 0, "wip_age_days_p85": None, "sla_compliance": None,

@@ -142,7 +142,7 @@ def test_csv_writes_one_file_per_section_with_flattened_blocks_and_empty_nulls(t
     assert (abc["lead_time_days_count"], abc["defects_per_100_points"]) == ("1", "0.0")
     assert (abc["cycle_time_days_count"], abc["cycle_time_days_mean"]) == ("0", "")  # null -> empty cell
     empty = write_csv(build_report(MetricsInput.empty(), as_of=AS_OF), None, tmp_path / "empty")
-    assert (tmp_path / "empty" / "sla.csv").read_text().startswith("source,project,item,policy,clock")
+    assert (tmp_path / "empty" / "sla.csv").read_text().startswith("source,project,item,item_url,policy,clock")
     assert len(empty) == 9  # the §7 sections and the §9-§13 lists
 
 

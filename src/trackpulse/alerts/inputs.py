@@ -38,7 +38,11 @@ def _item_refs(cfg: AppConfig, store: Store, sources: Sequence[str]) -> dict[tup
     with store.session() as s:
         rows = s.execute(sa.select(col(Item.source), col(Item.key), col(Item.item_id)).where(
             col(Item.deleted).is_(False), col(Item.source).in_(list(sources)))).all()
-    return {(src, key): ItemRef(item_id, item_url(cfg, src, key)) for src, key, item_id in rows}
+    refs = {}
+    for src, key, item_id in rows:
+        ref = ItemRef(item_id, item_url(cfg, src, key), key)
+        refs[(src, key)] = refs[(src, item_id)] = ref
+    return refs
 
 
 def _sync_states(store: Store) -> list[SyncState]:

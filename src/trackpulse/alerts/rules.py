@@ -28,6 +28,7 @@ class ItemRef:
 
     item_id: str
     url: str | None = None
+    key: str = ""  # the key people use (Jira key, Trello shortLink)
 
 
 @dataclass(frozen=True)
@@ -118,14 +119,17 @@ def _sla(status: str) -> Callable[[AlertRuleConfig, Figures], list[Condition]]:
                 continue
             if not _allowed(rule.policies, row["policy"]) or not _allowed(rule.clocks, row["clock"]):
                 continue
+            # The report names a Trello card by its id and a Jira issue by its key (METRICS.md §1);
+            # the refs are indexed by both.
             ref = fig.items.get((row["source"], row["item"]))
             item_id = ref.item_id if ref else row["item"]
+            key = (ref.key if ref else "") or row["item"]
             at = (_instant(row.get("breached_at")) if status == "breached" else None) or fig.as_of
             out.append(_condition(
                 rule, f"{row['source']}/{item_id}/{row['policy']}/{row['clock']}", row["source"], at,
-                project=row["project"], item=row["item"], item_id=item_id, policy=row["policy"],
+                project=row["project"], item=key, item_id=item_id, policy=row["policy"],
                 clock=row["clock"], value=float(row["elapsed_hours"]), target=float(row["target_hours"]),
-                url=ref.url if ref else None))
+                url=row.get("item_url") or (ref.url if ref else None)))
         return out
     return holds
 

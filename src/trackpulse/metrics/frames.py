@@ -99,6 +99,8 @@ class SourceSettings:
     kloc: Mapping[str, float] = field(default_factory=dict)  # project -> thousands of lines of code
     iteration_days: int = 14  # Trello iterations (§5)
     iteration_start: date | None = None  # None: the date of the source's first created card
+    url: str = ""  # Jira: the site's base URL, for `<url>/browse/<key>` links
+    project_names: Mapping[str, str] = field(default_factory=dict)  # project key / board id -> name
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ catalogue (METRICS.md §1), not from the item's current status.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from trackpulse.store.models import (
     Comment,
     EstimateChange,
     Item,
+    Project,
     Sprint,
     SprintChange,
     StatusDef,
@@ -155,7 +157,7 @@ def settings_from_config(cfg: AppConfig) -> dict[str, Any]:
             sources[s.name] = SourceSettings(name=s.name, kind="trello", kloc=dict(s.kloc),
                                              iteration_days=s.iteration_days, iteration_start=s.iteration_start)
         else:
-            sources[s.name] = SourceSettings(name=s.name, kind="jira", kloc=dict(s.kloc))
+            sources[s.name] = SourceSettings(name=s.name, kind="jira", kloc=dict(s.kloc), url=s.url.rstrip("/"))
     calendars = {
         name: BusinessCalendar(name=name, timezone=c.timezone, days=tuple(c.days), hours=tuple(c.hours),
                                holidays=tuple(c.holidays))
@@ -206,4 +208,24 @@ def load_input(store: Store, cfg: AppConfig, sources: Sequence[str] | None = Non
     settings = settings_from_config(cfg)
     if sources:
         settings["sources"] = {k: v for k, v in settings["sources"].items() if k in sources}
+    names = project_names(store, {k: v.kind for k, v in settings["sources"].items()})
+    settings["sources"] = {k: dataclasses.replace(v, project_names=names.get(k, {}))
+                           for k, v in settings["sources"].items()}
     return MetricsInput(**frames, **settings)
+
+
+def project_names(store: Store, kinds: dict[str, str]) -> dict[str, dict[str, str]]:
+    """source -> project -> its name, where the store has one: the Jira project's name, the
+    Trello board's (a Trello project is its board)."""
+    jira = [name for name, kind in kinds.items() if kind == "jira"]
+    trello = [name for name, kind in kinds.items() if kind == "trello"]
+    out: dict[str, dict[str, str]] = {}
+    with store.engine.connect() as conn:
+        rows = list(conn.execute(sa.select(col(Project.source), col(Project.key), col(Project.name))
+                                 .where(col(Project.source).in_(jira))))
+        rows += conn.execute(sa.select(col(Board.source), col(Board.board_id), col(Board.name))
+                             .where(col(Board.source).in_(trello)))
+    for source, key, name in rows:
+        if name:
+            out.setdefault(source, {})[key] = name
+    return out

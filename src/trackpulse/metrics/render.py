@@ -8,6 +8,7 @@ Reads only the JSON-shaped dicts that `report` builds, so what a person sees and
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,31 @@ def _stat(block: Mapping[str, Any]) -> str:
     return f"{block['p50']:.1f} / {block['p85']:.1f} / {block['p95']:.1f} (n={block['count']})"
 
 
+_TRELLO_ID = re.compile(r"[0-9a-f]{24}")
+
+
+def project_labels(report: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """(source, project) -> what people call it: a Trello board by its name (its id is 24 hex
+    digits nobody reads), a Jira project by its key. JSON and CSV keep the ids."""
+    out = {}
+    for p in report.get("projects", []):
+        name = p.get("project_name") or p["project"]
+        out[(p["source"], p["project"])] = name if _TRELLO_ID.fullmatch(p["project"]) else p["project"]
+    return out
+
+
+def _project(labels: Mapping[tuple[str, str], str], row: Mapping[str, Any]) -> str:
+    return labels.get((row["source"], row["project"]), row["project"])
+
+
+def item_label(row: Mapping[str, Any]) -> str:
+    """A row's item as people know it: the Jira key; a Trello card's shortLink (from its URL)."""
+    item, url = str(row["item"]), str(row.get("item_url") or "")
+    if _TRELLO_ID.fullmatch(item) and "/c/" in url:
+        return url.rsplit("/", 1)[-1]
+    return item
+
+
 def project_table(report: Mapping[str, Any]) -> Table:
     table = Table(title=f"Projects as of {report['as_of']}")
     for name, justify in (("source", "left"), ("project", "left"), ("created", "right"), ("done", "right"),
@@ -42,10 +68,11 @@ def project_table(report: Mapping[str, Any]) -> Table:
                           ("defects open/total", "right"), ("per KLOC", "right"), ("hours", "right"),
                           ("SLA met", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    labels = project_labels(report)
     for p in report["projects"]:
         sla = p["sla_compliance"]
         table.add_row(
-            p["source"], p["project"], str(p["issues_total"]), str(p["issues_done"]), _fmt(p["points_done"]),
+            p["source"], _project(labels, p), str(p["issues_total"]), str(p["issues_done"]), _fmt(p["points_done"]),
             _fmt(p["throughput_per_week"]), _stat(p["cycle_time_days"]), _stat(p["lead_time_days"]),
             str(p["wip"]), _fmt(p["wip_age_days_p85"]), f"{p['defects_open']}/{p['defects_total']}",
             _fmt(p["defect_density_per_kloc"], 2), _fmt(p["worklog_hours"]),
@@ -75,8 +102,9 @@ def iteration_table(report: Mapping[str, Any]) -> Table:
     table = Table(title="Iterations")
     for name in ("source", "project", "start", "end", "completed"):
         table.add_column(name, justify="right" if name == "completed" else "left")
+    labels = project_labels(report)
     for it in report["iterations"]:
-        table.add_row(it["source"], it["project"], it["start"][:10], it["end"][:10], _fmt(it["completed_points"]))
+        table.add_row(it["source"], _project(labels, it), it["start"][:10], it["end"][:10], _fmt(it["completed_points"]))
     return table
 
 
@@ -90,7 +118,7 @@ def sla_table(report: Mapping[str, Any], statuses: Sequence[str] = ("breached", 
                   key=lambda c: (rank[c["status"]], c["source"], c["item"], c["clock"]))
     style = {"breached": "red", "at_risk": "yellow"}
     for c in rows:
-        table.add_row(c["item"], c["policy"], c["clock"], _fmt(c["elapsed_hours"], 2), _fmt(c["target_hours"], 2),
+        table.add_row(item_label(c), c["policy"], c["clock"], _fmt(c["elapsed_hours"], 2), _fmt(c["target_hours"], 2),
                       f"[{style[c['status']]}]{c['status']}[/]" if c["status"] in style else c["status"],
                       c["breached_at"] or "")
     return table
@@ -102,8 +130,9 @@ def kpi_table(report: Mapping[str, Any]) -> Table:
     for name in ("kpi", "source", "project", "figure", "value", "target", "baseline", "status"):
         table.add_column(name, justify="right" if name in {"value", "target", "baseline"} else "left")
     style = {"met": "green", "missed": "red", "no_data": "dim"}
+    labels = project_labels(report)
     for k in report["kpis"]:
-        table.add_row(k["name"], k["source"], k["project"], k["figure"], _fmt(k["value"], 2),
+        table.add_row(k["name"], k["source"], _project(labels, k), k["figure"], _fmt(k["value"], 2),
                       f"{k['op']} {_fmt(k['target'], 2)}", _fmt(k["baseline_value"], 2),
                       f"[{style[k['status']]}]{k['status'].replace('_', ' ')}[/]")
     return table
@@ -114,11 +143,12 @@ def forecast_table(report: Mapping[str, Any]) -> Table:
     table = Table(title="Forecast (exact, from the daily throughput of the last window)")
     for name in ("source", "project", "open", "done by 50 %", "85 %", "95 %", "in horizon ≥ (50/85/95 %)"):
         table.add_column(name, justify="left" if name in {"source", "project"} else "right")
+    labels = project_labels(report)
     for p in report["projects"]:
         f = p["forecast"]
         dates = [(f[f"date_p{q}"] or "—")[:10] for q in (50, 85, 95)]
         horizon = " / ".join(_fmt(f[f"done_in_horizon_p{q}"]) for q in (50, 85, 95))
-        table.add_row(p["source"], p["project"], str(f["remaining"]), *dates, f"{horizon} in {f['horizon_days']} d")
+        table.add_row(p["source"], _project(labels, p), str(f["remaining"]), *dates, f"{horizon} in {f['horizon_days']} d")
     return table
 
 
@@ -127,10 +157,11 @@ def people_table(report: Mapping[str, Any]) -> Table:
     table = Table(title="People")
     for name in ("source", "project", "assignees", "bus factor", "top person", "top share", "unassigned done"):
         table.add_column(name, justify="left" if name in {"source", "project", "top person"} else "right")
+    labels = project_labels(report)
     for p in report["projects"]:
         b = p["people"]
         share = b["top_person_share"]
-        table.add_row(p["source"], p["project"], str(b["assignees"]), _fmt(b["bus_factor"]), b["top_person"] or "—",
+        table.add_row(p["source"], _project(labels, p), str(b["assignees"]), _fmt(b["bus_factor"]), b["top_person"] or "—",
                       "—" if share is None else f"{100 * share:.0f}%", str(b["unassigned_done"]))
     return table
 
@@ -141,8 +172,9 @@ def version_table(report: Mapping[str, Any]) -> Table:
     for name in ("source", "project", "version", "start", "release", "released", "items done/total",
                  "points done/total", "forecast 85 %"):
         table.add_column(name, justify="right" if "/" in name else "left")
+    labels = project_labels(report)
     for v in report["versions"]:
-        table.add_row(v["source"], v["project"], v["version"], v["start"] or "—", v["release_date"] or "—",
+        table.add_row(v["source"], _project(labels, v), v["version"], v["start"] or "—", v["release_date"] or "—",
                       "yes" if v["released"] else "no", f"{v['items_done']}/{v['items_total']}",
                       f"{_fmt(v['points_done'])}/{_fmt(v['points_total'])}", (v["forecast_date_p85"] or "—")[:10])
     return table
@@ -206,7 +238,7 @@ _PEOPLE = ("assignees", "bus_factor", "top_person", "top_person_share", "unassig
 _FORECAST = ("remaining", "window_days", "horizon_days", "days_p50", "days_p85", "days_p95", "date_p50", "date_p85",
              "date_p95", "done_in_horizon_p50", "done_in_horizon_p85", "done_in_horizon_p95")
 _EMPTY_HEADERS: dict[str, list[str]] = {
-    "projects": ["source", "project", "issues_total", "issues_done", "defects_total", "defects_open", "points_done",
+    "projects": ["source", "project", "project_name", "issues_total", "issues_done", "defects_total", "defects_open", "points_done",
                  "defect_density_per_kloc", "defects_per_100_points", "throughput_per_week",
                  *[f"cycle_time_days_{s}" for s in _STATS], *[f"lead_time_days_{s}" for s in _STATS],
                  "worklog_hours", "wip", "wip_age_days_p85", "sla_compliance", "items_added_to_sprints",
@@ -219,10 +251,10 @@ _EMPTY_HEADERS: dict[str, list[str]] = {
     "versions": ["source", "project", "version", "start", "release_date", "released", "items_total", "items_done",
                  "points_total", "points_done", "forecast_date_p85"],
     "epics": ["source", "project", "epic", "summary", "items_total", "items_done", "points_total", "points_done",
-              "started", "finished"],
+              "started", "finished", "item_url"],
     "iterations": ["source", "project", "start", "end", "completed_points"],
     "worklogs_by_author": ["source", "project", "author", "hours"],
-    "sla": ["source", "project", "item", "policy", "clock", "target_hours", "elapsed_hours", "status", "breached_at"],
+    "sla": ["source", "project", "item", "item_url", "policy", "clock", "target_hours", "elapsed_hours", "status", "breached_at"],
     "velocity": ["source", "board", "velocity_avg_3", "sprints_averaged"],
     "burndown": ["source", "board", "sprint_id", "at", "scope_points", "completed_points", "remaining_points",
                  "added_points", "removed_points"],

@@ -104,14 +104,14 @@ def report_of(run: MetricsRun) -> dict[str, Any]:
         {"source": s, "project": p, "author": a, "hours": float(h)}
         for s, p, a, h in effort.worklogs_by_author(logs).itertuples(index=False)
     ]
-    report["sla"] = _sla(hist, clocks, window)
+    report["sla"] = _sla(hist, clocks, window, item_names(hist, inp))
     # §9-§13 lists
     report["people_by_project"] = _records(people.people_rows(hist, credit, logs),
                                            floats=["items_done", "points_done", "worklog_hours"])
     report["kpis"] = kpis.kpi_rows(inp.figures.kpis, report["projects"], _kpi_baselines(run))
     report["versions"] = schedule.version_rows(hist, inp, inp.figures.forecast_window_days,
                                                inp.figures.forecast_horizon_days)
-    report["epics"] = schedule.epic_rows(hist, inp)
+    report["epics"] = [{**e, "item_url": _epic_url(inp, e)} for e in schedule.epic_rows(hist, inp)]
     return report
 
 
@@ -133,7 +133,7 @@ def _project_rows(run: MetricsRun, sprints: pd.DataFrame | None = None, membersh
     per_defects = defects.project_defects(hist, inp, window, per_flow["points_done"].to_numpy())
     hours = effort.project_worklog_hours(hist, logs)
     compliance = sla.sla_compliance(hist, clocks, window)
-    rows = _projects(hist, per_flow, per_defects, hours, compliance)
+    rows = _projects(hist, inp, per_flow, per_defects, hours, compliance)
     added, removed = scope.sprint_membership_moves(hist, sprints, membership)
     blocks = people.project_people(credit, unassigned, len(hist.projects))
     forecasts = _project_forecasts(run)
@@ -149,6 +149,11 @@ def _project_rows(run: MetricsRun, sprints: pd.DataFrame | None = None, membersh
             "lines_valid": None if cov is None else cov.lines_valid,
         })
     return rows
+
+
+def _epic_url(inp: MetricsInput, epic: dict[str, Any]) -> str:
+    settings = inp.sources.get(epic["source"])
+    return f"{(settings.url if settings is not None else '').rstrip('/')}/browse/{epic['epic']}"
 
 
 def _project_forecasts(run: MetricsRun) -> list[dict[str, Any]]:
@@ -183,13 +188,15 @@ def _kpi_baselines(run: MetricsRun) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _projects(hist: ItemHistory, per_flow: pd.DataFrame, per_defects: pd.DataFrame, hours: np.ndarray,
-              compliance: np.ndarray) -> list[dict[str, Any]]:
+def _projects(hist: ItemHistory, inp: MetricsInput, per_flow: pd.DataFrame, per_defects: pd.DataFrame,
+              hours: np.ndarray, compliance: np.ndarray) -> list[dict[str, Any]]:
     rows = []
     for code, (source, project) in enumerate(hist.projects[["source", "project"]].itertuples(index=False)):
         f, d = per_flow.iloc[code], per_defects.iloc[code]
+        settings = inp.sources.get(source)
         rows.append({
             "source": source, "project": project,
+            "project_name": (settings.project_names if settings is not None else {}).get(project, project),
             "issues_total": int(f["issues_total"]), "issues_done": int(f["issues_done"]),
             "defects_total": int(d["defects_total"]), "defects_open": int(d["defects_open"]),
             "points_done": float(f["points_done"]),
@@ -233,20 +240,45 @@ def _iterations(rows: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def sla_rows(hist: ItemHistory, clocks: pd.DataFrame, window: Window) -> pd.DataFrame:
-    """The report's clocks: items created in the window, sorted by source, project, item key, clock."""
-    columns = ["source", "project", "item", "policy", "clock", "target_hours", "elapsed_hours", "status",
-               "breached_at"]
+def item_names(hist: ItemHistory, inp: MetricsInput) -> tuple[np.ndarray, np.ndarray]:
+    """Per item of `hist`: the report's `item` (the Jira key; the Trello card id, never its
+    shortLink, METRICS.md §1) and its `item_url` (`<url>/browse/<key>`; trello.com/c/<shortLink>)."""
+    source = hist.items["source"].to_numpy(dtype=object)
+    key = hist.items["key"].to_numpy(dtype=object).astype(str)
+    item = key.astype(object)
+    url = np.empty(len(key), dtype=object)
+    for name in pd.unique(source):
+        at = source == name
+        settings = inp.sources.get(name)
+        if settings is not None and settings.kind == "trello":
+            item[at] = hist.items["item_id"].to_numpy(dtype=object)[at]
+            url[at] = np.char.add("https://trello.com/c/", key[at]).astype(object)
+        else:
+            base = (settings.url if settings is not None else "").rstrip("/")
+            url[at] = np.char.add(f"{base}/browse/", key[at]).astype(object)
+    return item, url
+
+
+def sla_rows(hist: ItemHistory, clocks: pd.DataFrame, window: Window,
+             names: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+    """The report's clocks: items created in the window, sorted by source, project, item, clock.
+    `names` is `item_names(...)`; without it the item is the key and the URL is empty."""
+    columns = ["source", "project", "item", "item_url", "policy", "clock", "target_hours", "elapsed_hours",
+               "status", "breached_at"]
     if len(clocks) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     pos = clocks["pos"].to_numpy(dtype=np.int64)
     keep = window.contains(hist.created[pos])
     c = clocks[keep]
     pos = pos[keep]
+    if names is None:
+        names = (hist.items["key"].to_numpy(dtype=object), np.full(hist.n, "", dtype=object))
+    item, url = names
     frame = pd.DataFrame({
         "source": hist.items["source"].to_numpy(dtype=object)[pos],
         "project": hist.items["project"].to_numpy(dtype=object)[pos],
-        "item": hist.items["key"].to_numpy(dtype=object)[pos],
+        "item": item[pos],
+        "item_url": url[pos],
         "policy": c["policy"].to_numpy(dtype=object),
         "clock": c["clock"].to_numpy(dtype=object),
         "target_hours": c["target_ns"].to_numpy(dtype=np.float64) / NS_PER_HOUR,
@@ -256,23 +288,26 @@ def sla_rows(hist: ItemHistory, clocks: pd.DataFrame, window: Window) -> pd.Data
     })
     # Sorting 2M rows on four string columns costs seconds; the same stable order comes from
     # sorted integer codes: the items' (source, project, key) ranks and the clock name's.
-    rank = [pd.factorize(hist.items[c].to_numpy(dtype=object), sort=True)[0][pos] for c in ("source", "project", "key")]
+    rank = [pd.factorize(values, sort=True)[0][pos]
+            for values in (hist.items["source"].to_numpy(dtype=object), hist.items["project"].to_numpy(dtype=object),
+                           item)]
     clock_code = pd.factorize(frame["clock"].to_numpy(dtype=object), sort=True)[0]
     order = np.lexsort((clock_code, rank[2], rank[1], rank[0]))
     return frame.take(order).reset_index(drop=True)
 
 
-def _sla(hist: ItemHistory, clocks: pd.DataFrame, window: Window) -> list[dict[str, Any]]:
-    frame = sla_rows(hist, clocks, window)
+def _sla(hist: ItemHistory, clocks: pd.DataFrame, window: Window,
+         names: tuple[np.ndarray, np.ndarray]) -> list[dict[str, Any]]:
+    frame = sla_rows(hist, clocks, window, names)
     if len(frame) == 0:
         return []
     breached_at = iso_utc_array(frame["breached_at"].to_numpy(dtype=np.int64))
-    cols = [frame[c].tolist() for c in ("source", "project", "item", "policy", "clock", "target_hours",
+    cols = [frame[c].tolist() for c in ("source", "project", "item", "item_url", "policy", "clock", "target_hours",
                                          "elapsed_hours", "status")]
     return [
-        {"source": s, "project": p, "item": k, "policy": pol, "clock": clk, "target_hours": float(t),
+        {"source": s, "project": p, "item": k, "item_url": u, "policy": pol, "clock": clk, "target_hours": float(t),
          "elapsed_hours": float(e), "status": st, "breached_at": b}
-        for s, p, k, pol, clk, t, e, st, b in zip(*cols, breached_at)
+        for s, p, k, u, pol, clk, t, e, st, b in zip(*cols, breached_at)
     ]
 
 

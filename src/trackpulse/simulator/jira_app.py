@@ -252,6 +252,7 @@ def create_jira_app(
         add(f"{api}/issuetype", issue_types_list, ["GET"], version=v)
         add(f"{api}/priority", priorities_list, ["GET"], version=v)
         add(f"{api}/project", projects_list, ["GET"], version=v)
+        add(f"{api}/project/{{projectIdOrKey}}", project_get, ["GET"], version=v)
         add(f"{api}/search", search_removed if prof.is_cloud else search_dc, ["GET", "POST"], version=v)
         add(f"{api}/issue/{{issueIdOrKey}}", get_issue, ["GET"], version=v)
         add(f"{api}/issue/{{issueIdOrKey}}", edit_issue, ["PUT"], version=v)
@@ -514,6 +515,15 @@ async def priorities_list(request: Request, ctx: Ctx) -> Response:
 async def projects_list(request: Request, ctx: Ctx) -> Response:
     with ctx.world.lock:
         return _json([ctx.r.project(k) for k in ctx.world.projects])
+
+
+async def project_get(request: Request, ctx: Ctx) -> Response:
+    wanted = request.path_params["projectIdOrKey"]
+    with ctx.world.lock:
+        for key, project in ctx.world.projects.items():
+            if wanted in (key, project.id):
+                return _json(ctx.r.project(key))
+    raise ApiError(404, f"No project could be found with key '{wanted}'.")
 
 
 # ----------------------------------------------------------------------------- search
