@@ -106,9 +106,11 @@ class WebhookChannel:
         params, headers, raw = self._sign(message.body, delivery_id)
         headers = {"Content-Type": "application/json; charset=utf-8", **headers}
         try:
-            # params= is the only place query values are encoded (DingTalk's sign must be encoded once).
-            response = self._client.post(self._url, content=raw, params=params or None, headers=headers,
-                                         timeout=self._timeout)
+            # Query values are encoded once, here (DingTalk's sign must be encoded exactly once), and
+            # merged with the URL's own: httpx's `params=` REPLACES the query, which would drop
+            # DingTalk's access_token (the local receiver caught that; a MockTransport did not).
+            url = httpx.URL(self._url).copy_merge_params(params) if params else self._url
+            response = self._client.post(url, content=raw, headers=headers, timeout=self._timeout)
         except httpx.TimeoutException as exc:
             return RetryAfter(DEFAULT_RETRY_SECONDS,
                               self.redact(f"no answer within {self._timeout:g} s ({type(exc).__name__})"))
