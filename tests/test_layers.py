@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # each other. A unit may span modules that belong together (the CLI and its command modules).
 LAYERS: list[list[set[str]]] = [
     [{"trackpulse.__main__"}],
-    [{"trackpulse.cli", "trackpulse.cli_digest"}],
+    [{"trackpulse.cli", "trackpulse.cli_digest", "trackpulse.cli_alerts"}],
     [{"trackpulse.demo"}],
     [{"trackpulse.views"}],
     [{"trackpulse.server"}],

@@ -314,6 +314,9 @@ class AlertRuleConfig(_Strict):
 
 class AlertsConfig(_Strict):
     language: Language = "en"  # language of post-back comments
+    # How long a dispatcher holds the deliveries it took: a process killed mid-delivery leaves
+    # them to the next dispatcher after this, which checks for its marker before posting again.
+    delivery_lease_seconds: float = Field(default=120.0, gt=0)
     rules: list[AlertRuleConfig] = []
 
 

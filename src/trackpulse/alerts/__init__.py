@@ -79,6 +79,7 @@ def evaluate_and_dispatch(cfg: AppConfig, store: Store, *, as_of: datetime | Non
     own = http is None
     client = http or httpx.Client()
     try:
+        dispatcher_options.setdefault("lease_seconds", cfg.alerts.delivery_lease_seconds)
         dispatcher = Dispatcher(cfg, store, client, **dispatcher_options)
         try:
             result.dispatch = dispatcher.run_once()

@@ -160,6 +160,9 @@ class JiraSimState:
     world_base_url: str = "http://127.0.0.1"
     search_cache: OrderedDict[tuple[str, int], list[int]] = field(default_factory=OrderedDict)
     renderers: dict[tuple[str, int], JiraRenderer] = field(default_factory=dict)
+    # Seconds a comment POST waits AFTER the comment is stored, before answering: the caller sees
+    # a timeout (or is killed) although the server side succeeded — the unknown-outcome case.
+    comment_stall_seconds: float = 0.0
 
     def renderer(self, base_url: str, version: int) -> JiraRenderer:
         key = (base_url, version)
@@ -883,6 +886,8 @@ async def add_comment(request: Request, ctx: Ctx) -> Response:
         issue = _issue_or_404(ctx, request.path_params["issueIdOrKey"])
         comment = world.add_comment(issue.nid, text, author=world.service_user.id)
         rendered = ctx.r.comment(comment)
+    if ctx.sim.comment_stall_seconds:
+        await asyncio.sleep(ctx.sim.comment_stall_seconds)
     return _json(rendered, 201)
 
 
