@@ -537,10 +537,10 @@ def demo(
 
 # --------------------------------------------------------------------------- digest
 
-from trackpulse.cli_alerts import CHANNELS_EPILOG as _CHANNELS_EPILOG  # noqa: E402
-from trackpulse.cli_alerts import HISTORY_EPILOG as _HISTORY_EPILOG  # noqa: E402
-from trackpulse.cli_alerts import channels_app as _channels_app  # noqa: E402
-from trackpulse.cli_alerts import history as _alerts_history  # noqa: E402
+from trackpulse.cli_alerts import CHANNELS_EPILOG as _CHANNELS_EPILOG
+from trackpulse.cli_alerts import HISTORY_EPILOG as _HISTORY_EPILOG
+from trackpulse.cli_alerts import channels_app as _channels_app
+from trackpulse.cli_alerts import history as _alerts_history
 
 alerts_app.command("history", epilog=_HISTORY_EPILOG)(_alerts_history)
 app.add_typer(_channels_app, name="channels", epilog=_CHANNELS_EPILOG)
