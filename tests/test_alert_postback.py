@@ -97,3 +97,35 @@ def test_a_comment_posted_by_an_attempt_that_died_is_not_posted_again(
     with store.session() as s:
         again = s.get(Delivery, row.id)
         assert again is not None and again.status == "sent" and again.attempts == 2
+
+
+def test_after_the_tracker_moves_on_and_a_sync_runs_only_the_new_breaches_are_posted(
+    jira_sim: JiraSimFactory, store: Store
+) -> None:
+    from datetime import timedelta
+
+    sim = jira_sim("cloud", seed=3, projects=1, issues_per_project=8)
+    src = sim.source(name="jira")
+    connector = open_connector(src)
+    connector.sync(store, full=True, progress=NoProgress())
+    cfg = AppConfig.model_validate({
+        "sources": [src.model_dump(mode="python") | {"token": src.token.get_secret_value()}],
+        "sla": {"policies": [{"name": "p1", "resolution_hours": 1}]},
+        "alerts": {"rules": [{"name": "late", "when": "sla_breached", "clocks": ["resolution"],
+                              "post_back": ["comment"]}]}})
+    world = sim.world
+    marked = lambda: {i.key: sum("trackpulse alert id" in c.body for c in i.live_comments)
+                      for i in world.issues.values()}
+    with httpx.Client() as http:
+        first = evaluate_and_dispatch(cfg, store, as_of=world.now, http=http)
+        before = marked()
+        assert first.opened and sum(before.values()) == len(first.opened)
+        # New issues arrive and sit open for hours: their clocks breach; the old ones stay posted once.
+        fresh = [world.create_issue("ABC", issue_type="Bug", summary=f"fresh {n}").key for n in range(3)]
+        world.advance(timedelta(hours=4))
+        connector.sync(store, progress=NoProgress())
+        second = evaluate_and_dispatch(cfg, store, as_of=world.now, http=http)
+    after = marked()
+    assert sorted(c.item for c in second.conditions if c.subject in
+                  {s for r, s in second.opened_subjects}) == sorted(fresh)
+    assert {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)} == {k: 1 for k in fresh}

@@ -8,7 +8,7 @@ show). `channels test` sends one short message through the channel's real code p
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -22,35 +22,6 @@ CHANNELS_EPILOG = "[bold]Examples:[/bold]\n\n  trackpulse channels test team-din
 channels_app = typer.Typer(help="Chat and e-mail channels (ACTIONS.md \"Channels\").", no_args_is_help=True)
 
 
-def _iso(ts: Any) -> str | None:
-    from trackpulse.delivery.outbox import aware
-
-    return None if ts is None else aware(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def history_rows(store: Any, limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` alerts, each with its deliveries (`trackpulse.alerts-history/1` rows)."""
-    import sqlalchemy as sa
-    from sqlmodel import col
-
-    from trackpulse.store.models import Alert, Delivery
-
-    with store.session() as s:
-        alerts = list(s.execute(sa.select(Alert).order_by(col(Alert.opened_at).desc(), col(Alert.id))
-                                .limit(limit)).scalars())
-        ids = [a.id for a in alerts]
-        deliveries: dict[str, list[Delivery]] = {}
-        for d in s.execute(sa.select(Delivery).where(col(Delivery.alert_id).in_(ids))
-                           .order_by(col(Delivery.target_kind), col(Delivery.target))).scalars():
-            deliveries.setdefault(d.alert_id, []).append(d)
-    return [{
-        "id": a.id, "rule": a.rule, "when": a.when, "subject": a.subject, "source": a.source,
-        "project": a.project, "item": a.item, "opened_at": _iso(a.opened_at), "closed_at": _iso(a.closed_at),
-        "deliveries": [{"kind": d.target_kind, "target": d.target, "status": d.status, "attempts": d.attempts,
-                        "sent_at": _iso(d.sent_at), "answer": d.answer} for d in deliveries.get(a.id, [])],
-    } for a in alerts]
-
-
 def history(
     ctx: typer.Context,
     json_output: Annotated[bool, typer.Option("--json", help="Print the history as JSON on stdout.")] = False,
@@ -58,6 +29,7 @@ def history(
                                        help="Show the newest N alerts (default 50).")] = 50,
 ) -> None:
     """What went out and what failed, and why: alerts newest first, with every delivery."""
+    from trackpulse.delivery.history import history_rows
     from trackpulse.i18n import t
     from trackpulse.store.db import open_store
 
