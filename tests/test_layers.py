@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[list[set[str]]] = [
     [{"trackpulse.__main__"}],
     [{"trackpulse.cli", "trackpulse.cli_digest", "trackpulse.cli_alerts"}],
-    [{"trackpulse.demo"}],
+    [{"trackpulse.demo", "trackpulse.demo_alerts"}],
     [{"trackpulse.views"}],
     [{"trackpulse.server"}],
     [{"trackpulse.jobs"}, {"trackpulse.reports"}],

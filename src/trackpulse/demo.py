@@ -30,6 +30,7 @@ import tomli_w
 from rich.console import Console
 from rich.table import Table
 
+from trackpulse import demo_alerts
 from trackpulse.config import AppConfig, JiraSourceConfig, load_config
 from trackpulse.errors import TrackpulseError
 from trackpulse.store.db import Store, open_store
@@ -106,7 +107,8 @@ def _start_simulators(stack: ExitStack, issues: int, sec: dict[str, str]) -> dic
     }
 
 
-def _write_config(directory: Path, sims: dict[str, RunningSim], port: int, sec: dict[str, str]) -> Path:
+def _write_config(directory: Path, sims: dict[str, RunningSim], port: int, sec: dict[str, str],
+                  extra: dict[str, Any] | None = None) -> Path:
     secrets_path = directory / SECRETS_NAME
     secrets_path.write_text("".join(f"{k}={v}\n" for k, v in sec.items()), encoding="utf-8")
     os.chmod(secrets_path, 0o600)
@@ -142,6 +144,7 @@ def _write_config(directory: Path, sims: dict[str, RunningSim], port: int, sec: 
             ],
         },
     }
+    config.update(extra or {})
     # Written from data (tomli-w quotes and escapes), so a URL or name can never break the file.
     text = ("# Written by `trackpulse demo`: a real configuration pointing at the built-in simulators.\n"
             f"# While `trackpulse demo --keep-serving` runs, try: trackpulse --config {directory / CONFIG_NAME} status\n\n"
@@ -305,9 +308,11 @@ def run_demo(*, directory: Path, issues: int = 200, keep_serving: bool = False, 
         sims = _start_simulators(stack, issues, sec)
         for key, sim in sims.items():
             console.print(f"  {sim.name} simulator at {sim.url} (source [bold]{key}[/bold])")
+        receivers = demo_alerts.start_receivers(stack)
+        sec.update(demo_alerts.secrets_of(receivers))
         port = _free_port()
         public_url = f"http://127.0.0.1:{port}"
-        config_path = _write_config(directory, sims, port, sec)
+        config_path = _write_config(directory, sims, port, sec, demo_alerts.config_of(receivers))
         console.print(f"  configuration {config_path} (secrets in {directory / SECRETS_NAME})")
         cfg = load_config(str(config_path))
         store = open_store(cfg.store.url)
@@ -341,6 +346,10 @@ def run_demo(*, directory: Path, issues: int = 200, keep_serving: bool = False, 
         as_of = max(sim.world.now for sim in sims.values())
         report, extras = compute_report_and_extras(cfg, store, as_of=_aware(as_of))
         _print_metrics(report, extras, console)
+
+        console.rule("6. alerts: chat, e-mail and comments on the items")
+        demo_alerts.run_alerts(cfg, store, receivers, {"jira-cloud": sims["jira-cloud"].world,
+                                                       "trello": sims["trello"].world}, _aware(as_of), console)
         if json_output:
             _print_json(report)
         console.print(f"demo finished in {time.perf_counter() - started:.1f} s; "

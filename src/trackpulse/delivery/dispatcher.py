@@ -168,15 +168,18 @@ class Dispatcher:
 
     def _pack(self, channel: Channel, rows: list[Delivery], alerts: dict[str, Alert],
               lang: Any) -> tuple[list[Delivery], list[AlertView]]:
-        """The longest prefix of `rows` whose message fits (at least one: the channel cuts it)."""
-        views = [view_of(alerts[rows[0].alert_id], self.cfg)]
-        n = 1
-        while n < len(rows):
-            candidate = [*views, view_of(alerts[rows[n].alert_id], self.cfg)]
-            if channel.render(candidate, lang).size > channel.max_message_bytes:
-                break
-            views, n = candidate, n + 1
-        return rows[:n], views
+        """The longest prefix of `rows` whose message fits (at least one: the channel cuts it).
+        A message only grows with more alerts, so the prefix is found by bisection: a few
+        renders instead of one per alert (200 breaches to e-mail: 8 renders, not 200)."""
+        views = [view_of(alerts[r.alert_id], self.cfg) for r in rows]
+        lo, hi = 1, len(views)  # invariant: a prefix of lo fits (or lo == 1)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if channel.render(views[:mid], lang).size > channel.max_message_bytes:
+                hi = mid - 1
+            else:
+                lo = mid
+        return rows[:lo], views[:lo]
 
     def _post_back(self, row: Delivery, alert: Alert, result: DispatchResult) -> None:
         now = self.clock()
