@@ -2,7 +2,9 @@
 
 Without options it prints the digest's plain-text part. `--preview` writes the HTML (charts as
 PNG files beside it), `--json` prints `trackpulse.digest/1` alone on stdout, `--send` delivers
-it now as a firing of the current minute (so a second `--send` in that minute sends nothing).
+it now as a firing of the current minute (so a second `--send` in that minute sends nothing)
+through the alerts outbox: a message the service refuses for now stays pending there and is
+retried by the next `trackpulse alerts` or `serve`; a refusal for good exits 1.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def digest(
     from trackpulse.digests.build import build_digest, digest_json
     from trackpulse.digests.content import build_content
     from trackpulse.digests.mail import render_mail, render_text, write_preview
-    from trackpulse.digests.send import send_digest
+    from trackpulse.digests.send import outcome_text, send_digest
     from trackpulse.reports import parse_instant
     from trackpulse.store.db import open_store
 
@@ -66,8 +68,7 @@ def digest(
             if not result.sent:
                 err.print(f"digest {name}: already sent for {result.scheduled_local}", markup=False)
             for channel, outcome in result.outcomes.items():
-                state = "sent" if not hasattr(outcome, "answer") else outcome.answer
-                err.print(f"digest {name} → channel {channel}: {state}", markup=False)
+                err.print(f"digest {name} → channel {channel}: {outcome_text(outcome)}", markup=False)
             if result.failed:
                 raise typer.Exit(EXIT_FAILED)
     finally:
