@@ -170,3 +170,21 @@ def write_world(store: Any, inp_records: dict[str, list[dict[str, Any]]]) -> Non
                                              _at(sp["complete"]) if sp.get("complete") else None)
                                 for sp in inp_records["sprints"]])
         apply_bundles(s, SRC, bundles)
+
+
+def app_config(store_url: str, *, channels: list[dict[str, Any]], language: str = "en",
+               projects: list[str] | None = None, timezone: str = "Asia/Shanghai") -> Any:
+    """A configuration with the digest `weekly` going to `channels` (their names, in order)."""
+    from trackpulse.config import parse_config
+
+    return parse_config({
+        "store": {"url": store_url},
+        "channels": channels,
+        "digests": [{"name": "weekly", "cron": "0 9 * * mon", "timezone": timezone, "language": language,
+                     "channels": [c["name"] for c in channels], "projects": projects or []}],
+    })
+
+
+def mail_channel(port: int, name: str = "pmo-mail") -> dict[str, Any]:
+    return {"name": name, "kind": "email", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_security": "none",
+            "sender": "trackpulse@example.com", "to": ["pmo@example.com"]}
