@@ -39,9 +39,9 @@ def two_week_records() -> dict[str, Any]:
     """ABC-1 done in the previous period; ABC-2 and ABC-3 done in the window (cycle 2.0 and 2.5 d);
     ABC-4 (a P1 defect) in progress since 01-15 08:00 with both SLA clocks breached in the window;
     DEF-1 (P1 defect) done in the previous period, its clocks breached then; DEF-2 created in the window."""
-    return dict(
-        statuses=STATUSES,
-        items=[
+    return {
+        "statuses": STATUSES,
+        "items": [
             _issue("ABC", "ABC-1", "3", "2026-01-06T08:00Z", points=3, sprint_ids=("34",)),
             _issue("ABC", "ABC-2", "3", "2026-01-06T10:00Z", points=5, sprint_ids=("35",)),
             _issue("ABC", "ABC-3", "3", "2026-01-13T08:00Z", points=2, sprint_ids=("35",)),
@@ -49,26 +49,26 @@ def two_week_records() -> dict[str, Any]:
             _issue("DEF", "DEF-1", "3", "2026-01-08T08:00Z", is_defect=True, priority="P1", type="Bug"),
             _issue("DEF", "DEF-2", "1", "2026-01-12T12:00Z"),
         ],
-        transitions=[
+        "transitions": [
             _mv("ABC-1", "2026-01-07T09:00Z", "1", "2"), _mv("ABC-1", "2026-01-09T09:00Z", "2", "3"),
             _mv("ABC-2", "2026-01-13T09:00Z", "1", "2"), _mv("ABC-2", "2026-01-15T09:00Z", "2", "3"),
             _mv("ABC-3", "2026-01-14T08:00Z", "1", "2"), _mv("ABC-3", "2026-01-16T20:00Z", "2", "3"),
             _mv("ABC-4", "2026-01-15T08:00Z", "1", "2"),
             _mv("DEF-1", "2026-01-10T08:00Z", "1", "3"),
         ],
-        worklogs=[
+        "worklogs": [
             {"source": SRC, "item_id": "ABC-2", "author": "Ada Li", "started": "2026-01-13T10:00Z", "seconds": 7200},
             {"source": SRC, "item_id": "ABC-3", "author": "李明", "started": "2026-01-15T10:00Z", "seconds": 5400},
             {"source": SRC, "item_id": "ABC-1", "author": "Bo", "started": "2026-01-08T10:00Z", "seconds": 3600},
         ],
-        sprints=[
+        "sprints": [
             {"source": SRC, "board_id": "12", "sprint_id": "34", "name": "ABC Sprint 1", "state": "closed",
              "start": "2026-01-05T00:00Z", "end": "2026-01-12T00:00Z", "complete": "2026-01-12T00:00Z"},
             {"source": SRC, "board_id": "12", "sprint_id": "35", "name": "ABC Sprint 2", "state": "active",
              "start": "2026-01-12T02:00Z", "end": "2026-01-26T02:00Z"},
         ],
-        boards=[{"source": SRC, "board_id": "12", "name": "ABC board"}],
-    )
+        "boards": [{"source": SRC, "board_id": "12", "name": "ABC board"}],
+    }
 
 
 def two_week_world() -> MetricsInput:
@@ -122,7 +122,7 @@ def many_projects_world(projects: int = 10, items_per_project: int = 30) -> Metr
 
 
 def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 def write_world(store: Any, inp_records: dict[str, list[dict[str, Any]]]) -> None:

@@ -104,5 +104,5 @@ def test_english_and_chinese_digests_have_the_same_figures(contents: dict[str, D
     en_charts = {s.key: s for s in contents["en"].charts}
     zh_charts = {s.key: s for s in contents["zh"].charts}
     assert en_charts.keys() == zh_charts.keys()
-    for key in en_charts:
-        assert _numbers(en_charts[key].build()) == _numbers(zh_charts[key].build()), key
+    for key, spec in en_charts.items():
+        assert _numbers(spec.build()) == _numbers(zh_charts[key].build()), key
