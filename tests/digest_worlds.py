@@ -82,9 +82,10 @@ def two_week_world() -> MetricsInput:
     )
 
 
-def many_projects_world(projects: int = 10, items_per_project: int = 30) -> MetricsInput:
+def many_projects_world(projects: int = 10, items_per_project: int = 30, *, policy: str = "P1") -> MetricsInput:
     """`projects` projects, each with items done over two weeks, work in progress, P1 items whose
-    clocks breach, worklogs by several people and a sprint per board: a full-size digest."""
+    clocks breach (under the SLA policy named `policy`), worklogs by several people and a sprint
+    per board: a full-size digest."""
     items, moves, logs, sprints, boards = [], [], [], [], []
     people = ["Ada Li", "Bo Chen", "李明", "王芳", "Carlos Diaz", "张伟"]
     for p in range(projects):
@@ -114,7 +115,7 @@ def many_projects_world(projects: int = 10, items_per_project: int = 30) -> Metr
     return MetricsInput.from_records(
         statuses=STATUSES, items=items, transitions=moves, worklogs=logs, sprints=sprints, boards=boards,
         sources=[SourceSettings(name=SRC)],
-        sla=SlaSettings(policies=(SlaPolicy(name="P1", priorities=("P1",), response_hours=1,
+        sla=SlaSettings(policies=(SlaPolicy(name=policy, priorities=("P1",), response_hours=1,
                                             resolution_hours=8),)),
         cost=CostSettings(currency="CNY", default_rate=100.0,
                           budgets={(SRC, f"P{p:02d}"): 5000.0 for p in range(projects)}),
