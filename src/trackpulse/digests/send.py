@@ -96,14 +96,14 @@ def send_digest(cfg: AppConfig, store: Store, name: str, *, scheduled_for: datet
     digest = cfg.digest(name)
     channels = [cfg.channel(c) for c in digest.channels]
     key = firing_key(scheduled_for, digest.timezone)
+    subject = firing_subject(name, key)
+    ids = {ch.name: f"{subject}:{ch.name}" for ch in channels}
     if _claimed(store, name, key):  # cheap early exit; the claim below is what decides
-        return DigestSendResult(name, key, sent=False)
+        return _already_claimed(cfg, store, name, key, ids, deliver)
     as_of = (as_of or scheduled_for).astimezone(UTC)
     claimed_at = (now or datetime.now(UTC)).astimezone(UTC)
     data = data or build_digest(cfg, store, name, as_of=as_of)
     messages = channel_messages(build_content(data), channels, when=claimed_at)
-    subject = firing_subject(name, key)
-    ids = {ch.name: f"{subject}:{ch.name}" for ch in channels}
     with store.transaction() as s:
         won = insert_once(s, DigestFiring, {
             "digest": name, "scheduled_local": key, "timezone": digest.timezone,
@@ -114,7 +114,7 @@ def send_digest(cfg: AppConfig, store: Store, name: str, *, scheduled_for: datet
                 prepared.enqueue(s, delivery_id=ids[ch.name], subject=subject, channel=ch.name,
                                  message=messages[ch.name], now=claimed_at)
     if not won:
-        return DigestSendResult(name, key, sent=False)
+        return _already_claimed(cfg, store, name, key, ids, deliver)
     if channels:
         deliver(cfg, store)
     states = prepared.outcomes(store, list(ids.values()), datetime.now(UTC))
@@ -129,6 +129,16 @@ def send_digest(cfg: AppConfig, store: Store, name: str, *, scheduled_for: datet
                 row.finished_at = datetime.now(UTC)
             row.outcome = "; ".join(f"{n}={outcome_text(o)}" for n, o in outcomes.items())[:2000] or None
     return DigestSendResult(name, key, sent=True, outcomes=outcomes)
+
+
+def _already_claimed(cfg: AppConfig, store: Store, name: str, key: str, ids: dict[str, str],
+                     deliver: Deliver) -> DigestSendResult:
+    """Nothing new is sent. If the claimer died before its messages went out (they wait in the
+    outbox), this caller's dispatcher pass sends them: the outbox's claim keeps that to once."""
+    states = prepared.outcomes(store, list(ids.values()), datetime.now(UTC))
+    if any(isinstance(o, RetryAfter) and o.seconds <= 0 for o in states.values()):
+        deliver(cfg, store)
+    return DigestSendResult(name, key, sent=False)
 
 
 def outcome_text(o: Outcome) -> str:
