@@ -150,3 +150,46 @@ def test_digest_cli_json_keeps_only_the_digests_projects(stored_world: Path) -> 
     doc = json.loads(r.stdout)
     assert_report(doc["report"], {"DEF": WINDOW["DEF"]}, {})
     assert_report(doc["previous_report"], {"DEF": PREVIOUS["DEF"]}, {})
+
+
+MAIL = """
+[[channels]]
+name = "pmo-mail"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {port}
+smtp_security = "none"
+sender = "trackpulse@example.com"
+to = ["pmo@example.com"]
+"""
+
+
+def _send_config(world: Path, port: int) -> None:
+    config = CONFIG.format(db=world / "tp.db", lang="zh", projects="[]") + 'channels = ["pmo-mail"]\n'
+    (world / "tp.toml").write_text(config + MAIL.format(port=port), encoding="utf-8")
+
+
+def test_digest_cli_send_delivers_it_and_a_second_send_in_that_minute_sends_nothing(stored_world: Path) -> None:
+    from trackpulse.simulator.smtp import SmtpReceiver
+
+    with SmtpReceiver() as smtp:
+        _send_config(stored_world, smtp.port)
+        r = _cli(stored_world, "digest", "weekly", "--send", "--as-of", "2026-01-19T01:00:00Z")
+        assert r.returncode == 0, r.stderr
+        assert "渠道 pmo-mail：已发送" in r.stderr and len(smtp.received) == 1
+        assert smtp.messages()[0]["Subject"] == "weekly：2026年1月19日 交付周报"
+        again = _cli(stored_world, "digest", "weekly", "--send", "--as-of", "2026-01-19T01:00:00Z")
+        assert again.returncode == 0, again.stderr
+        # --send is a firing of the current minute: the same minute sends nothing, a later one anew.
+        assert len(smtp.received) == (1 if "这一次已发送过" in again.stderr else 2)
+
+
+def test_digest_cli_send_refused_for_good_exits_1_with_the_servers_answer(stored_world: Path) -> None:
+    from trackpulse.simulator.smtp import SmtpReceiver
+
+    with SmtpReceiver() as smtp:
+        smtp.refuse("550 5.7.1 relay denied")
+        _send_config(stored_world, smtp.port)
+        r = _cli(stored_world, "digest", "weekly", "--send", "--as-of", "2026-01-19T01:00:00Z")
+        assert r.returncode == 1, r.stderr
+        assert "pmo-mail" in r.stderr and "550 5.7.1 relay denied" in r.stderr
