@@ -1,13 +1,18 @@
 """A digest firing is sent once: fired twice for one scheduled time (a restart, the daylight-saving
 repeat of a local time, two instances racing on one store) it reaches the mail server once; it
 goes out through the outbox, so a refusal for now is retried later (still once) and a refusal for
-good is marked failed. On SQLite and on PostgreSQL."""
+good is marked failed. On SQLite and on PostgreSQL; instances are threads with engines of their
+own, or separate processes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -144,3 +149,44 @@ def test_a_firing_claimed_before_a_crash_is_sent_by_the_next_dispatcher_pass(sto
     with store.session() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(Delivery)
                          .where(col(Delivery.status) == "sent")).scalar_one() == 1
+
+
+RACER = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from digest_worlds import AS_OF, app_config, mail_channel, two_week_world
+from trackpulse.digests import build_from_input, send_digest
+from trackpulse.store.db import open_store
+
+cfg = app_config({url!r}, channels=[mail_channel({port})])
+data = build_from_input(two_week_world(), cfg.digest("weekly"), as_of=AS_OF)
+store = open_store({url!r})
+gate = Path({gate!r})
+Path(sys.argv[1]).touch()  # ready
+while not gate.exists():  # both processes are ready: fire together
+    time.sleep(0.005)
+result = send_digest(cfg, store, "weekly", scheduled_for=AS_OF, data=data)
+print("sent" if result.sent else "skipped")
+"""
+
+
+def test_two_processes_firing_the_same_digest_send_it_once(store: Store, smtp: SmtpReceiver,
+                                                         tmp_path: Path) -> None:
+    url = str(store.engine.url.render_as_string(hide_password=False))
+    gate = tmp_path / "go"
+    script = RACER.format(tests=str(Path(__file__).parent), url=url, port=smtp.port, gate=str(gate))
+    ready = [tmp_path / f"ready-{i}" for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(r)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for r in ready]
+    deadline = time.monotonic() + 120
+    while not all(r.exists() for r in ready) and time.monotonic() < deadline and \
+            all(p.poll() is None for p in procs):
+        time.sleep(0.05)
+    gate.touch()
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    assert sorted(out.strip() for out, _ in outs) == ["sent", "skipped"]
+    assert len(smtp.received) == 1
+    deliveries, firings = _rows(store)
+    assert [d.status for d in deliveries] == ["sent"] and len(firings) == 1
