@@ -20,7 +20,8 @@ from email.message import EmailMessage
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from trackpulse.channels.base import Message
 from trackpulse.outcomes import Failed, Outcome, RetryAfter, Sent

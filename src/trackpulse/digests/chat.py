@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from trackpulse.channels.base import Channel, Message
 from trackpulse.digests.content import DigestContent
-from trackpulse.i18n import t
+from trackpulse.i18n import Lang, t
 
 # UTF-8 bytes of Markdown per message (ALERTS_NOTES.md): DingTalk 20000 bytes (errcode 460101),
 # Feishu request body 20 KB, WeCom markdown 4096 bytes (40058), Teams 28 KB; Slack takes more,
@@ -66,4 +66,5 @@ def digest_markdown(content: DigestContent, *, limit: int) -> str:
 def chat_message(content: DigestContent, channel: Channel) -> Message:
     """One chat channel's digest message, in the service's format (`channel.render_markdown`)."""
     markdown = digest_markdown(content, limit=content_limit(channel))
-    return channel.render_markdown(content.title, markdown, content.lang)
+    lang: Lang = "zh" if content.lang == "zh" else "en"
+    return channel.render_markdown(content.title, markdown, lang)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -242,15 +243,14 @@ def chart_specs(data: DigestData) -> list[ChartSpec]:
         for i, ((source, board), rows) in enumerate(sorted(boards.items())[:MAX_BOARDS]):
             title = t("digests.chart.velocity", lang, board=data.board_names.get((source, board), board),
                       source=source)
-            specs.append(ChartSpec(f"velocity-{i}", title,
-                                   lambda rows=rows, title=title: charts.velocity_chart(rows, lang, title=title)))
+            specs.append(ChartSpec(f"velocity-{i}", title, partial(charts.velocity_chart, rows, lang, title=title)))
         active = [s for s in report["sprints"] if s["state"] == "active"][:MAX_SPRINTS]
         for i, s in enumerate(active):
             samples = [b for b in extras["burndown"] if (b["source"], b["board"], b["sprint_id"])
                        == (s["source"], s["board"], s["sprint_id"])]
             title = t("digests.chart.burndown", lang, sprint=s["name"])
-            specs.append(ChartSpec(f"burndown-{i}", title, lambda samples=samples, s=s, title=title:
-                                   charts.burndown_chart(samples, lang, sprint_end=s["end"], title=title)))
+            specs.append(ChartSpec(f"burndown-{i}", title,
+                                   partial(charts.burndown_chart, samples, lang, sprint_end=s["end"], title=title)))
     if "projects" in sections:
         since = report["window"]["since"]
         specs.append(ChartSpec("cfd", t("charts.cfd_title", lang),
