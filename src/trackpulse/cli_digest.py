@@ -2,7 +2,9 @@
 
 Without options it prints the digest's plain-text part. `--preview` writes the HTML (charts as
 PNG files beside it), `--json` prints `trackpulse.digest/1` alone on stdout, `--send` delivers
-it now as a firing of the current minute (so a second `--send` in that minute sends nothing).
+it now as a firing of the current minute (so a second `--send` in that minute sends nothing)
+through the alerts outbox: a message the service refuses for now stays pending there and is
+retried by the next `trackpulse alerts` or `serve`; a refusal for good exits 1.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Annotated
 import typer
 
 from trackpulse.cli import EXIT_FAILED, UsageProblem, _cfg, _print_json, err, out
+from trackpulse.i18n import t
+from trackpulse.outcomes import Outcome, RetryAfter, Sent
 
 EPILOG = (
     "[bold]Examples:[/bold]\n\n  trackpulse digest weekly-pmo --preview out.html\n\n"
@@ -45,7 +49,7 @@ def digest(
 
     as_of_ts = parse_instant(as_of, "option --as-of")
     cfg = _cfg(ctx)
-    cfg.digest(name)  # an unknown name is a configuration error before the store is opened
+    lang = cfg.digest(name).language  # an unknown name is a configuration error before the store is opened
     store = open_store(cfg.store.url)
     try:
         data = build_digest(cfg, store, name, as_of=as_of_ts)
@@ -55,7 +59,7 @@ def digest(
                 written = write_preview(render_mail(content), preview)
             except OSError as exc:
                 raise UsageProblem(f"option --preview: cannot write {preview}: {exc.strerror}") from None
-            err.print(f"wrote {written[0]} and {len(written) - 1} chart images", markup=False)
+            err.print(t("digests.cli.preview_written", lang, path=written[0], n=len(written) - 1), markup=False)
         if json_output:
             _print_json(digest_json(data))
         elif preview is None and not send:
@@ -64,11 +68,19 @@ def digest(
             now = datetime.now(UTC).replace(second=0, microsecond=0)
             result = send_digest(cfg, store, name, scheduled_for=now, as_of=data.as_of, data=data)
             if not result.sent:
-                err.print(f"digest {name}: already sent for {result.scheduled_local}", markup=False)
+                err.print(t("digests.cli.already_sent", lang, name=name, firing=result.scheduled_local), markup=False)
             for channel, outcome in result.outcomes.items():
-                state = "sent" if not hasattr(outcome, "answer") else outcome.answer
-                err.print(f"digest {name} → channel {channel}: {state}", markup=False)
+                err.print(_outcome_line(name, channel, outcome, lang), markup=False)
             if result.failed:
                 raise typer.Exit(EXIT_FAILED)
     finally:
         store.dispose()
+
+
+def _outcome_line(name: str, channel: str, outcome: Outcome, lang: str) -> str:
+    if isinstance(outcome, Sent):
+        return t("digests.cli.channel_sent", lang, name=name, channel=channel)
+    if isinstance(outcome, RetryAfter):
+        return t("digests.cli.channel_pending", lang, name=name, channel=channel, seconds=f"{outcome.seconds:.0f}",
+                 answer=outcome.answer)
+    return t("digests.cli.channel_failed", lang, name=name, channel=channel, answer=outcome.answer)

@@ -538,6 +538,8 @@ def parse_config(data: dict[str, Any], *, path: str = "<config>") -> AppConfig:
             msg = "unknown key (check its spelling against config.example.toml)"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] == "literal_error":  # say which value is wrong, not only what is allowed
+            msg = f"{err['input']!r} is not allowed: {msg[:1].lower()}{msg[1:]}"
         raise ConfigError(msg, key=key, path=path) from None
 
 

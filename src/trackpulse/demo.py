@@ -38,6 +38,8 @@ from trackpulse.store.db import Store, open_store
 CONFIG_NAME = "trackpulse.toml"
 SECRETS_NAME = "secrets.env"
 DB_NAME = "trackpulse-demo.db"
+DEMO_DIGEST = "weekly-pmo"
+DIGEST_PREVIEW_DIR = "digest-preview"
 JIRA_EVENTS = [
     "jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created", "comment_updated",
     "comment_deleted", "worklog_created", "worklog_updated", "worklog_deleted", "sprint_created",
@@ -143,6 +145,9 @@ def _write_config(directory: Path, sims: dict[str, RunningSim], port: int, sec: 
                  "pause_statuses": ["Waiting for customer"]},
             ],
         },
+        # Previewed by the demo (no channels: nothing is sent); `trackpulse digest weekly-pmo --preview`.
+        "digests": [{"name": DEMO_DIGEST, "cron": "0 9 * * mon", "timezone": "Asia/Shanghai", "language": "zh",
+                     "channels": [], "period_days": 7}],
     }
     config.update(extra or {})
     # Written from data (tomli-w quotes and escapes), so a URL or name can never break the file.
@@ -352,6 +357,11 @@ def run_demo(*, directory: Path, issues: int = 200, keep_serving: bool = False, 
                                                        "trello": sims["trello"].world}, _aware(as_of), console)
         if json_output:
             _print_json(report)
+
+        console.rule("7. digest preview")
+        preview = _digest_preview(cfg, store, as_of=_aware(as_of), directory=directory)
+        console.print(f"  digest {DEMO_DIGEST!r} (zh) for the week before {_aware(as_of):%Y-%m-%d %H:%M} UTC: "
+                      f"open {preview}")
         console.print(f"demo finished in {time.perf_counter() - started:.1f} s; "
                       f"config and store in {directory}")
 
@@ -369,6 +379,18 @@ def run_demo(*, directory: Path, issues: int = 200, keep_serving: bool = False, 
                     time.sleep(1)
             except KeyboardInterrupt:
                 console.print("stopped")
+
+
+def _digest_preview(cfg: AppConfig, store: Store, *, as_of: datetime, directory: Path) -> Path:
+    """The demo digest's e-mail as files (what `trackpulse digest NAME --preview` writes): the
+    HTML with its PNG charts beside it, in `directory`/digest-preview/; returns the HTML's path."""
+    from trackpulse.digests.build import build_digest
+    from trackpulse.digests.content import build_content
+    from trackpulse.digests.mail import render_mail, write_preview
+
+    content = build_content(build_digest(cfg, store, DEMO_DIGEST, as_of=as_of))
+    written = write_preview(render_mail(content), directory / DIGEST_PREVIEW_DIR / f"{DEMO_DIGEST}.html")
+    return Path(written[0])
 
 
 def _aware(ts: datetime) -> datetime:

@@ -43,6 +43,8 @@ class DigestData:
     # Every SLA clock of the filtered projects (whatever the item's creation date), as of `as_of`.
     clocks: list[dict[str, Any]] = field(default_factory=list)
     currency: str = ""
+    # (source, board id) -> the board's name: Trello boards are projects, and people know boards by name.
+    board_names: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def lang(self) -> str:
@@ -101,6 +103,8 @@ def build_from_input(inp: MetricsInput, digest: DigestConfig, *, as_of: datetime
         report=report_of(run), previous_report=report_of(previous),
         extras=extras_of(run), previous_extras=extras_of(previous),
         cycle_points=_cycle_points(run), clocks=_all_clocks(run), currency=inp.cost.currency,
+        board_names={(str(src), str(b)): str(n) for src, b, n in
+                     zip(inp.boards["source"], inp.boards["board_id"], inp.boards["name"], strict=True) if n},
     )
 
 

@@ -2,27 +2,23 @@
 the SLA clocks breached in the period) cut to fit each service's size limit, with a "see the
 e-mail" note when it had to be cut.
 
-The body is made by the channel module's `render_markdown` when the channels package provides
-one (`trackpulse.channels.open_channel`); until then, and for tests of the cut, `chat_body`
-builds each service's documented Markdown/card envelope itself. Either way the Markdown is
-fitted first, so the message fits whoever wraps it.
+The Markdown is fitted here, under the service's limit less room for its JSON envelope; the
+channel module's `render_markdown` (trackpulse.channels) then wraps it in the service's own
+message or card, with the digest's title as the heading.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from trackpulse.channels.base import Message
+from trackpulse.channels.base import Channel, Message
 from trackpulse.digests.content import DigestContent
-from trackpulse.i18n import t
+from trackpulse.i18n import Lang, t
 
-# Bytes of Markdown content each service accepts in one message, with room left for the JSON
-# envelope (ALERTS_NOTES.md): DingTalk 20000 bytes, Feishu body 20 KB, WeCom markdown 4096,
-# Slack 3000 characters per section block, Teams 28 KB.
-CONTENT_LIMITS: dict[str, int] = {"dingtalk": 19_000, "feishu": 18_000, "wecom": 4_000, "slack": 2_900,
+# UTF-8 bytes of Markdown per message (ALERTS_NOTES.md): DingTalk 20000 bytes (errcode 460101),
+# Feishu request body 20 KB, WeCom markdown 4096 bytes (40058), Teams 28 KB; Slack takes more,
+# but a summary longer than this is not read in a chat.
+CONTENT_LIMITS: dict[str, int] = {"dingtalk": 19_000, "feishu": 18_000, "wecom": 3_800, "slack": 12_000,
                                   "teams": 26_000, "webhook": 60_000}
-CHAT_KINDS = tuple(k for k in CONTENT_LIMITS if k != "webhook")
+ENVELOPE_BYTES = 1024  # the service's JSON around the Markdown, mentions, title
 MAX_BREACHES_LISTED = 20
 
 
@@ -30,11 +26,17 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def content_limit(channel: Channel) -> int:
+    """The Markdown budget of one message on `channel`."""
+    return min(CONTENT_LIMITS.get(channel.kind, CONTENT_LIMITS["webhook"]),
+               int(channel.max_message_bytes) - ENVELOPE_BYTES)
+
+
 def digest_markdown(content: DigestContent, *, limit: int) -> str:
     """The Markdown summary, at most `limit` UTF-8 bytes; cut at a line boundary with the
     catalogue's "see e-mail" note when it would not fit."""
     lang = content.lang
-    head = [f"### {content.title}", content.period, ""]
+    head = [content.period, ""]
     lines = [f"- **{h.label}**: {h.value} ({t('digests.vs_previous', lang)} {h.change})" for h in content.headlines]
     breached = next((tb for tb in content.tables if tb.key == "sla_breached"), None)
     if breached is not None:
@@ -53,41 +55,16 @@ def digest_markdown(content: DigestContent, *, limit: int) -> str:
             break
         kept.append(line)
     text = "\n".join(kept) + note
-    while _size(text) > limit:  # a single enormous line: cut by characters
+    while _size(text) > limit and kept:  # a single enormous line: cut it by characters
         kept[-1] = kept[-1][: max(0, len(kept[-1]) - 64)]
+        if not kept[-1]:
+            kept.pop()
         text = "\n".join(kept) + note
     return text
 
 
-def chat_body(kind: str, title: str, markdown: str) -> dict[str, Any]:
-    """Each service's Markdown/card message (ALERTS_NOTES.md wire formats)."""
-    if kind == "dingtalk":
-        return {"msgtype": "markdown", "markdown": {"title": title, "text": markdown}}
-    if kind == "wecom":
-        return {"msgtype": "markdown", "markdown": {"content": markdown}}
-    if kind == "feishu":
-        return {"msg_type": "interactive", "card": {
-            "header": {"title": {"tag": "plain_text", "content": title}},
-            "elements": [{"tag": "markdown", "content": markdown}]}}
-    if kind == "slack":
-        return {"text": title, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": markdown}}]}
-    if kind == "teams":
-        return {"type": "message", "attachments": [{
-            "contentType": "application/vnd.microsoft.card.adaptive",
-            "content": {"type": "AdaptiveCard", "version": "1.4", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                        "body": [{"type": "TextBlock", "text": markdown, "wrap": True}]}}]}
-    return {"schema": "trackpulse.digest-summary/1", "title": title, "markdown": markdown}
-
-
-def chat_message(kind: str, content: DigestContent, channel: Any = None) -> Message:
-    """One chat channel's digest message. `channel`: an opened channel of the channels package
-    (its `render_markdown` makes the body) or None for our own envelope."""
-    limit = CONTENT_LIMITS.get(kind, CONTENT_LIMITS["webhook"])
-    if channel is not None:
-        limit = min(limit, int(getattr(channel, "max_message_bytes", limit)) - 1024)
-    markdown = digest_markdown(content, limit=limit)
-    if channel is not None:
-        message: Message = channel.render_markdown(content.title, markdown, content.lang)  # type: ignore[assignment]
-        return message
-    body = chat_body(kind, content.title, markdown)
-    return Message(body=body, size=_size(json.dumps(body, ensure_ascii=False)), text=markdown)
+def chat_message(content: DigestContent, channel: Channel) -> Message:
+    """One chat channel's digest message, in the service's format (`channel.render_markdown`)."""
+    markdown = digest_markdown(content, limit=content_limit(channel))
+    lang: Lang = "zh" if content.lang == "zh" else "en"
+    return channel.render_markdown(content.title, markdown, lang)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -116,6 +117,17 @@ def headlines(data: DigestData) -> list[Headline]:
     return out
 
 
+def project_labels(data: DigestData) -> dict[tuple[str, str], str]:
+    """What each project is called in the tables: a Jira project by its key, a Trello board by its
+    name; with the source's name beside it when two sources have a project of that name."""
+    projects = {(p["source"], p["project"]) for p in (*data.report["projects"], *data.previous_report["projects"])}
+    names = {k: data.board_names.get(k, k[1]) for k in projects}
+    sources_of: dict[str, set[str]] = {}
+    for (source, _), name in names.items():
+        sources_of.setdefault(name, set()).add(source)
+    return {k: f"{name} · {k[0]}" if len(sources_of[name]) > 1 else name for k, name in names.items()}
+
+
 def _cut(rows: list[list[str]], lang: str) -> tuple[list[list[str]], str]:
     if len(rows) <= MAX_ROWS:
         return rows, ""
@@ -146,12 +158,13 @@ def kpi_table(data: DigestData) -> Table | None:
 
 def project_table(data: DigestData) -> Table:
     lang = data.lang
+    labels = project_labels(data)
     before = {(p["source"], p["project"]): p for p in data.previous_report["projects"]}
     rows = []
     for p in data.report["projects"]:
         prev = before.get((p["source"], p["project"]))
         change, _ = _change(p["issues_done"], prev["issues_done"] if prev else None, lang, digits=0)
-        rows.append([p.get("project_name") or p["project"], fmt_number(p["issues_done"], lang, digits=0), change,
+        rows.append([labels[(p["source"], p["project"])], fmt_number(p["issues_done"], lang, digits=0), change,
                      fmt_number(p["points_done"], lang), fmt_number(p["cycle_time_days"]["p85"], lang),
                      fmt_number(p["wip"], lang, digits=0), f"{p['defects_open']}/{p['defects_total']}",
                      _pct(p["sla_compliance"], lang)])
@@ -181,10 +194,11 @@ def sla_tables(data: DigestData) -> tuple[Table, Table, int]:
 
 def forecast_tables(data: DigestData) -> list[Table]:
     lang = data.lang
+    labels = project_labels(data)
     out = []
     projects = [p for p in data.report["projects"] if p.get("forecast")]
     if projects:
-        rows = [[p.get("project_name") or p["project"], fmt_number(p["forecast"]["remaining"], lang, digits=0),
+        rows = [[labels[(p["source"], p["project"])], fmt_number(p["forecast"]["remaining"], lang, digits=0),
                  *(_when(p["forecast"][f"date_p{q}"], lang) for q in (50, 85, 95))] for p in projects]
         out.append(_table("forecast_projects", lang, ["project", "remaining", "p50", "p85", "p95"], rows))
     versions = [v for v in data.report.get("versions", []) if not v.get("released")]
@@ -204,12 +218,13 @@ def forecast_tables(data: DigestData) -> list[Table]:
 
 def people_table(data: DigestData) -> Table | None:
     lang = data.lang
+    labels = project_labels(data)
     rows = [p for p in data.report["projects"] if p.get("people")]
     if not rows:
         return None
     rows.sort(key=lambda p: (p["people"]["bus_factor"] if p["people"]["bus_factor"] is not None else 1 << 30,
                              -(p["people"]["top_person_share"] or 0), p["project"]))
-    body = [[p.get("project_name") or p["project"], fmt_number(p["people"]["bus_factor"], lang, digits=0),
+    body = [[labels[(p["source"], p["project"])], fmt_number(p["people"]["bus_factor"], lang, digits=0),
              p["people"]["top_person"] or "—", _pct(p["people"]["top_person_share"], lang),
              fmt_number(p["people"]["assignees"], lang, digits=0),
              fmt_number(p["people"]["unassigned_done"], lang, digits=0)] for p in rows]
@@ -226,16 +241,16 @@ def chart_specs(data: DigestData) -> list[ChartSpec]:
         for s in report["sprints"]:
             boards.setdefault((s["source"], s["board"]), []).append(s)
         for i, ((source, board), rows) in enumerate(sorted(boards.items())[:MAX_BOARDS]):
-            title = t("digests.chart.velocity", lang, board=board, source=source)
-            specs.append(ChartSpec(f"velocity-{i}", title,
-                                   lambda rows=rows, title=title: charts.velocity_chart(rows, lang, title=title)))
+            title = t("digests.chart.velocity", lang, board=data.board_names.get((source, board), board),
+                      source=source)
+            specs.append(ChartSpec(f"velocity-{i}", title, partial(charts.velocity_chart, rows, lang, title=title)))
         active = [s for s in report["sprints"] if s["state"] == "active"][:MAX_SPRINTS]
         for i, s in enumerate(active):
             samples = [b for b in extras["burndown"] if (b["source"], b["board"], b["sprint_id"])
                        == (s["source"], s["board"], s["sprint_id"])]
             title = t("digests.chart.burndown", lang, sprint=s["name"])
-            specs.append(ChartSpec(f"burndown-{i}", title, lambda samples=samples, s=s, title=title:
-                                   charts.burndown_chart(samples, lang, sprint_end=s["end"], title=title)))
+            specs.append(ChartSpec(f"burndown-{i}", title,
+                                   partial(charts.burndown_chart, samples, lang, sprint_end=s["end"], title=title)))
     if "projects" in sections:
         since = report["window"]["since"]
         specs.append(ChartSpec("cfd", t("charts.cfd_title", lang),

@@ -71,6 +71,7 @@ def build_email(mail: RenderedMail, *, sender: str, to: list[str], when: Any = N
     msg.set_content(mail.text, subtype="plain", charset="utf-8")
     msg.add_alternative(mail.html, subtype="html", charset="utf-8")
     related = msg.get_payload()[1]  # type: ignore[index]
+    assert isinstance(related, EmailMessage)  # add_alternative made it multipart/related-ready
     for cid, filename, png in mail.images:
         related.add_related(png, "image", "png", cid=f"<{cid}>", filename=filename, disposition="inline")
     if mail.images:

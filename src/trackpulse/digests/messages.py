@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
+from trackpulse.channels import open_channel
 from trackpulse.channels.base import Message
 from trackpulse.config import ChannelConfig
 from trackpulse.digests.chat import chat_message
@@ -13,10 +13,9 @@ from trackpulse.digests.content import DigestContent
 from trackpulse.digests.mail import RenderedMail, build_email, render_mail
 
 
-def channel_messages(content: DigestContent, channels: list[ChannelConfig], *, when: datetime,
-                     opened: dict[str, Any] | None = None) -> dict[str, Message]:
-    """{channel name: message}. The charts are rendered once, whatever the number of e-mail channels.
-    `opened`: channel objects of the channels package by name, whose `render_markdown` makes chat bodies."""
+def channel_messages(content: DigestContent, channels: list[ChannelConfig], *, when: datetime) -> dict[str, Message]:
+    """{channel name: message}, rendered without sending anything. The charts are rendered
+    once, whatever the number of e-mail channels."""
     mail: RenderedMail | None = None
     out: dict[str, Message] = {}
     for ch in channels:
@@ -26,5 +25,9 @@ def channel_messages(content: DigestContent, channels: list[ChannelConfig], *, w
             out[ch.name] = Message(body=email, size=len(email.as_bytes()), text=mail.text,
                                    extra={"html_bytes": len(mail.html.encode("utf-8"))})
         else:
-            out[ch.name] = chat_message(ch.kind, content, (opened or {}).get(ch.name))
+            channel = open_channel(ch)  # rendering is pure; its HTTP client is never used here
+            try:
+                out[ch.name] = chat_message(content, channel)
+            finally:
+                channel.close()
     return out
