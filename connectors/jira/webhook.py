@@ -25,7 +25,7 @@ from trackpulse.config import JiraSourceConfig
 from trackpulse.errors import WebhookRejected
 from trackpulse.records import ItemBundle
 from trackpulse.store.db import Store
-from trackpulse.store.models import Project
+from trackpulse.store.models import Project, Version
 from trackpulse.store.writer import (
     apply_bundles,
     delete_comments,
@@ -140,7 +140,10 @@ def _sprint_deleted(d: Delivery) -> WebhookResult:
 
 
 def _version_project(d: Delivery, version: Mapping[str, Any]) -> str | None:
-    """A version payload names its project by id; the catalogue knows the key."""
+    """A version payload names its project by id: the stored version or the catalogue knows the key."""
+    known = d.s.get(Version, (d.source, str(version.get("id"))))
+    if known is not None:
+        return known.project
     pid = version.get("projectId")
     if pid is None:
         return None
