@@ -155,6 +155,7 @@ def load_plan_frames(store: Store, items: pd.DataFrame,
         col(Version.start).label("start_day"), col(Version.release_date), col(Version.released),
     ).where(col(Version.deleted).is_(False), _in_sources(Version.source, sources)), v_cols)
     versions = versions.rename(columns={"start_day": "start"})
+    versions = versions.astype(object).where(versions.notna(), None)  # a missing day is None, not NaN
     return {
         "item_plans": make_frame("item_plans", plans.to_dict("records")),
         "assignee_changes": assignee_changes,
