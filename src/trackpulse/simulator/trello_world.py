@@ -38,7 +38,7 @@ LABELS = (("bug", "red"), ("P1", "orange"), ("P2", "yellow"), ("P3", "green"), (
 CARD_ACTION_TYPES = frozenset({
     "createCard", "copyCard", "convertToCardFromCheckItem", "emailCard", "updateCard", "moveCardToBoard",
     "moveCardFromBoard", "deleteCard", "commentCard", "updateCustomFieldItem", "addLabelToCard",
-    "removeLabelFromCard", "deleteComment",
+    "removeLabelFromCard", "deleteComment", "addMemberToCard", "removeMemberFromCard",
 })
 
 
