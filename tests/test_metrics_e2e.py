@@ -32,10 +32,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jsonschema
 import pytest
 from trackpulse.connectors.jira import apply_webhook as apply_jira_webhook
 from trackpulse.connectors.trello import apply_webhook as apply_trello_webhook
@@ -63,6 +65,7 @@ from trackpulse.simulator.trello_world import TrelloWorld
 from trackpulse.simulator.webhooks import jira_webhook_payload
 from trackpulse.store.db import open_store
 
+SCHEMA = json.loads(files("trackpulse").joinpath("schemas/metrics-report.schema.json").read_text("utf-8"))
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WINDOW_AS_OF = NOW + timedelta(hours=20)  # between the worlds' first and second rounds of mutations
 WINDOW_SINCE = NOW - timedelta(days=45)
@@ -1101,7 +1104,9 @@ def metrics_json(config: Path, *args: str) -> dict[str, Any]:
     proc = subprocess.run([*cmd, "--config", str(config), "metrics", "--json", *args], capture_output=True,
                           text=True, timeout=120, env={**os.environ, "TRACKPULSE_DEBUG": "1"}, check=False)
     assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr}"
-    return json.loads(proc.stdout)
+    report = json.loads(proc.stdout)
+    jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)  # the extended contract
+    return report
 
 
 # =============================================================================== the tests
