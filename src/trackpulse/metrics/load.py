@@ -167,19 +167,23 @@ def load_plan_frames(store: Store, items: pd.DataFrame,
 def _full_sets(plans: pd.DataFrame, deltas: pd.DataFrame) -> list[dict[str, Any]]:
     """Assignee deltas (added, removed) → (from set, to set) per change, walking each item's
     changes backwards from its current set: the set before the first change is the set at
-    creation (Jira writes no changelog item for the assignee an issue was created with)."""
-    current = {(s, i): a for s, i, a in zip(plans["source"], plans["item_id"], plans["assignees"], strict=True)}
-    rows: list[dict[str, Any]] = []
-    for (source, item_id), group in deltas.groupby(["source", "item_id"], sort=False):
-        after = list(current.get((source, item_id), ()))
-        out = []
-        for r in reversed(list(group.itertuples(index=False))):
-            before = [p for p in after if p not in set(r.added or ())]
-            before += [p for p in (r.removed or ()) if p not in before]
-            out.append({"source": source, "item_id": item_id, "at": r.at, "seq": r.seq,
-                        "from_assignees": tuple(sorted(before)), "to_assignees": tuple(sorted(after))})
-            after = before
-        rows += reversed(out)
+    creation (Jira writes no changelog item for the assignee an issue was created with).
+
+    One reverse pass over the ordered deltas (no per-item groupby: stores hold millions)."""
+    current = dict(zip(zip(plans["source"], plans["item_id"], strict=True), plans["assignees"], strict=True))
+    src, iid = deltas["source"].to_numpy(dtype=object), deltas["item_id"].to_numpy(dtype=object)
+    at, seq = deltas["at"].to_numpy(), deltas["seq"].to_numpy()
+    added, removed = deltas["added"].to_numpy(dtype=object), deltas["removed"].to_numpy(dtype=object)
+    rows: list[dict[str, Any]] = [{}] * len(deltas)
+    after: dict[tuple[str, str], tuple[str, ...]] = {}
+    for k in range(len(deltas) - 1, -1, -1):
+        key = (src[k], iid[k])
+        to = after[key] if key in after else tuple(sorted(current.get(key, ())))
+        gained = set(added[k] or ())
+        before = tuple(sorted({p for p in to if p not in gained} | set(removed[k] or ())))
+        rows[k] = {"source": key[0], "item_id": key[1], "at": at[k], "seq": seq[k],
+                   "from_assignees": before, "to_assignees": to}
+        after[key] = before
     return rows
 
 
