@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -116,7 +117,7 @@ def test_rederive_rebuilds_assignee_history_and_epic_links_from_stored_raw_json(
     cfg = sim.source()
     open_connector(cfg).sync(store, full=True)
 
-    def snapshot() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    def snapshot() -> tuple[list[tuple[Any, ...]], list[tuple[str, ...]]]:
         with store.session() as s:
             changes = sorted(tuple(r) for r in s.execute(sa.select(
                 AssigneeChange.item_id, AssigneeChange.history_id, AssigneeChange.added, AssigneeChange.removed)))

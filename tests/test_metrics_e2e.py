@@ -1144,7 +1144,7 @@ def assert_plans_are_rich(truth: Truth, expected: dict[str, Any], *, trello: boo
             by_version[v].add(i.project)
     assert any(len(projects) == 2 for projects in by_version.values()), "no version with items of two projects"
     assert any(e["items_total"] and e["finished"] is None and e["items_done"] for e in expected["epics"])
-    sprints_of = defaultdict(set)
+    sprints_of: dict[str, set[str]] = defaultdict(set)
     for i in truth.items:
         if i.epic:
             sprints_of[i.epic].update(i.initial_sprints, *(new for _, new in i.sprint_changes))

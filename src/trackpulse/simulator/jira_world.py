@@ -1487,10 +1487,10 @@ class JiraWorld:
                              if i.issue_type == EPIC_TYPE and i.project_key == issue.project_key]
                     self.set_epic(nid, rng.choice(epics + [None]) if epics else None, author=author)
             for k in sorted(self.projects):
-                open_ = sorted((v for v in self.project_versions(k) if not v.released and v.release),
-                               key=lambda v: v.id)
-                if open_ and rng.random() < 0.5:
-                    self.release_version(open_[0].id, on=self.now.date())
+                due = sorted((v for v in self.project_versions(k) if not v.released and v.release),
+                             key=lambda v: v.id)
+                if due and rng.random() < 0.5:
+                    self.release_version(due[0].id, on=self.now.date())
             k = rng.choice(sorted(self.projects))
             self.create_version(k, f"{len(self.project_versions(k)) + 1}.0-next",
                                 start=self.now.date() + timedelta(days=7))
