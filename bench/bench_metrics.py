@@ -202,5 +202,17 @@ def main() -> None:
               f"peak RSS x{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}")
 
 
+def print_forecast_cost() -> None:
+    """METRICS.md §11 at report scale (issue 9): the exact forecasts of 100 projects and 1,000
+    versions, R up to 5,000 items, timed apart from the report above (bench/bench_forecast.py)."""
+    from bench_forecast import time_forecasts  # bench/ is on sys.path when this file is run
+
+    total = time_forecasts(verbose=False)
+    print(f"forecast, 100 projects + 1,000 versions (R <= 5,000): {total:.3f} s added to the report "
+          f"(budget 1 s: {'OK' if total <= 1 else 'OVER'})")
+
+
 if __name__ == "__main__":
     main()
+    if "--child" not in sys.argv:
+        print_forecast_cost()

@@ -25,10 +25,11 @@ from trackpulse.connectors.jira import apply_webhook, open_connector
 from trackpulse.connectors.jira.sync import PROGRESS, WATERMARK
 
 from trackpulse.simulator.jira_render import JiraRenderer
-from trackpulse.simulator.jira_world import F_POINTS, F_SPRINT, F_STATUS, ISSUE_TYPES, PROFILES
+from trackpulse.simulator.jira_world import F_ASSIGNEE, F_POINTS, F_SPRINT, F_STATUS, ISSUE_TYPES, PROFILES
 from trackpulse.simulator.webhooks import jira_webhook_payload
 from trackpulse.store.db import Store
 from trackpulse.store.models import (
+    AssigneeChange,
     Comment,
     EstimateChange,
     History,
@@ -93,9 +94,9 @@ def test_full_sync_stores_exactly_what_the_simulator_holds(
             _ms(issue.updated),
         )  # Jira renders milliseconds
 
-    # Cloud reads changelogs through changelog/bulkfetch limited to status, Sprint and story
-    # points; Data Center embeds every history.
-    relevant = {F_STATUS, F_SPRINT, F_POINTS}
+    # Cloud reads changelogs through changelog/bulkfetch limited to status, Sprint, assignee and
+    # story points; Data Center embeds every history.
+    relevant = {F_STATUS, F_SPRINT, F_POINTS, F_ASSIGNEE}
     hist = {
         iid: [h for h in i.histories if profile == "dc" or any(x.field in relevant for x in h.items)]
         for iid, i in live.items()
@@ -114,6 +115,7 @@ def test_full_sync_stores_exactly_what_the_simulator_holds(
     assert _by_item(store, Transition, cfg.name) == count(F_STATUS)
     assert _by_item(store, SprintChange, cfg.name) == count(F_SPRINT)
     assert _by_item(store, EstimateChange, cfg.name) == count(F_POINTS)
+    assert _by_item(store, AssigneeChange, cfg.name) == count(F_ASSIGNEE)
     assert _by_item(store, Worklog, cfg.name, Worklog.seconds) == Counter(
         {iid: s for iid, i in live.items() if (s := sum(w.seconds for w in i.live_worklogs))}  # noqa: RUF018
     )

@@ -26,7 +26,7 @@ from trackpulse.simulator.runner import serve_in_thread
 from trackpulse.simulator.trello_app import TrelloSimulator, create_trello_app
 from trackpulse.simulator.trello_world import TrelloWorld
 from trackpulse.store.db import Store, open_store
-from trackpulse.store.models import Comment, EstimateChange, History, Item, Transition
+from trackpulse.store.models import AssigneeChange, Comment, EstimateChange, History, Item, Transition
 from trackpulse.sync_api import WebhookResult
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -79,7 +79,7 @@ def store_state(store: Store, source: str = SOURCE) -> dict[str, Any]:
     with store.transaction() as s:
         items = s.execute(sa.select(Item).where(Item.source == source)).scalars().all()
         live = {i.item_id: (i.key, i.project, i.type, i.status_id, i.status_category, i.archived, i.points,
-                            i.priority, i.is_defect, i.summary, i.created, i.updated)
+                            i.priority, i.is_defect, i.summary, i.created, i.updated, tuple(i.assignees or ()))
                 for i in items if not i.deleted}
         deleted = {i.item_id for i in items if i.deleted}
         transitions = {(t.item_id, t.history_id, t.from_status_id, t.to_status_id, t.at)
@@ -90,8 +90,10 @@ def store_state(store: Store, source: str = SOURCE) -> dict[str, Any]:
                     for c in s.execute(sa.select(Comment).where(Comment.source == source,
                                                                  Comment.deleted.is_(False))).scalars()}
         histories = set(s.execute(sa.select(History.history_id).where(History.source == source)).scalars())
+        members = {(a.item_id, a.history_id, tuple(a.added or ()), tuple(a.removed or ()), a.at)
+                   for a in s.execute(sa.select(AssigneeChange).where(AssigneeChange.source == source)).scalars()}
     return {"live": live, "deleted": deleted, "transitions": transitions, "estimates": estimates,
-            "comments": comments, "histories": histories}
+            "comments": comments, "histories": histories, "members": members}
 
 
 def assert_store_matches_world(store: Store, world: TrelloWorld, boards: list[str]) -> None:

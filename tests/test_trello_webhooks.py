@@ -135,6 +135,33 @@ def test_duplicate_and_reordered_deliveries_are_harmless(store_factory: Any, sto
             assert row is not None and row.status_id == world.cards[card.id].list_id
 
 
+def test_member_deliveries_in_any_order_leave_each_card_with_its_members(store_factory: Any, store: Any) -> None:
+    world = TrelloWorld.generate(31, boards=1, cards_per_board=12, actions_per_card=3)
+    with running(world) as sim:
+        holder: dict[str, TrelloSourceConfig] = {}
+        with webhook_receiver(store, holder) as callback:
+            cfg = _setup_hooks(store, world, sim, callback, holder)
+            card = next(c for c in world.cards.values() if not c.deleted and not c.closed)
+            a, b, c = sorted(world.members)[:3]
+            for m in (a, b):
+                world.add_member_to_card(card.id, m)  # None when already on the card
+            world.remove_member_from_card(card.id, a)
+            world.add_member_to_card(card.id, c)
+            world.mutate_members(7, n=10)
+            deliveries = sim.sim.take_deliveries()
+            shuffled = deliveries + deliveries[: len(deliveries) // 2]
+            random.Random(9).shuffle(shuffled)
+            with httpx.Client() as client:
+                assert all(sim.sim.send(d, client) == 200 for d in shuffled)
+        fresh = store_factory()
+        sync(cfg, fresh, full=True)
+        assert_same_store(store, fresh)
+        with store.transaction() as s:
+            row = s.get(Item, (SOURCE, card.id))
+            names = sorted(world.members[m].full_name for m in world.cards[card.id].member_ids)
+            assert row is not None and row.assignees == names and len(names) >= 2
+
+
 def test_a_forged_delivery_is_refused_by_the_signature_check(store: Any) -> None:
     world = TrelloWorld.generate(31, boards=1, cards_per_board=4, actions_per_card=2)
     with running(world) as sim:

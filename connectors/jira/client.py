@@ -87,6 +87,12 @@ class JiraClient:
         resp = self.http.request("GET", f"{self.api}/project/{key}", ok_statuses=(404,))
         return None if resp.status_code == 404 else dict(resp.json())
 
+    def project_versions(self, key: str) -> list[dict[str, Any]] | None:
+        """`GET /project/{key}/versions`: every version of the project, one unpaged array
+        (None when the project does not exist or is not visible)."""
+        resp = self.http.request("GET", f"{self.api}/project/{key}/versions", ok_statuses=(404,))
+        return None if resp.status_code == 404 else list(resp.json())
+
     def _agile_pages(
         self, path: str, params: dict[str, Any] | None = None, page: int = 50
     ) -> Iterator[dict[str, Any]]:

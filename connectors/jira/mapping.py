@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trackpulse.records import (
+    AssigneeChangeRecord,
     BoardRecord,
     Category,
     CommentRecord,
@@ -38,10 +39,13 @@ from trackpulse.records import (
     SprintRecord,
     StatusRecord,
     TransitionRecord,
+    VersionRecord,
     WorklogRecord,
 )
 
 SPRINT_SCHEMA = "com.pyxis.greenhopper.jira:gh-sprint"
+EPIC_LINK_SCHEMA = "com.pyxis.greenhopper.jira:gh-epic-link"
+EPIC_LEVEL = 1  # Cloud issue type hierarchy: 0 standard, 1 epic, -1 subtask
 STORY_POINT_NAMES = ("story points", "story point estimate")
 _CATEGORIES: dict[str, Category] = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
 
@@ -131,6 +135,7 @@ class JiraMapping:
     defect_types: frozenset[str] = frozenset({"Bug", "Defect", "缺陷"})
     statuses: Mapping[str, tuple[str, Category]] = field(default_factory=dict)
     field_names: Mapping[str, str] = field(default_factory=dict)  # id -> display name
+    epic_link_field: str | None = None  # Data Center "Epic Link" (schema custom gh-epic-link)
 
     def derivation_hash(self) -> str:
         """What shapes derived rows: a change triggers `rederive`."""
@@ -140,6 +145,7 @@ class JiraMapping:
                 "sp_name": self.story_points_name,
                 "sprint": self.sprint_field,
                 "defects": sorted(self.defect_types),
+                "epic": self.epic_link_field,
             },
             sort_keys=True,
         )
@@ -157,6 +163,7 @@ class JiraMapping:
                 "defect_types": sorted(self.defect_types),
                 "statuses": {k: list(v) for k, v in self.statuses.items()},
                 "field_names": dict(self.field_names),
+                "epic_link_field": self.epic_link_field,
             },
             ensure_ascii=False,
             sort_keys=True,
@@ -175,6 +182,7 @@ class JiraMapping:
             defect_types=frozenset(d.get("defect_types") or ()),
             statuses={k: (v[0], v[1]) for k, v in (d.get("statuses") or {}).items()},
             field_names=d.get("field_names") or {},
+            epic_link_field=d.get("epic_link_field"),
         )
 
     def with_defect_types(self, types: Iterable[str]) -> JiraMapping:
@@ -408,7 +416,58 @@ def map_issue(source: str, issue: Mapping[str, Any], m: JiraMapping) -> ItemReco
         reporter=user_id(f.get("reporter")),
         reporter_name=user_name(f.get("reporter")),
         assignee=user_id(f.get("assignee")),
+        assignees=(name,) if (name := user_name(f.get("assignee"))) else (),
+        fix_versions=tuple(str(v["id"]) for v in f.get("fixVersions") or () if isinstance(v, dict) and "id" in v),
+        epic=issue_epic(f, m),
+        is_epic=is_epic_type(f.get("issuetype")),
     )
+
+
+def is_epic_type(issuetype: Any) -> bool:
+    """Cloud gives the type's hierarchy level; Data Center only its name."""
+    if not isinstance(issuetype, dict):
+        return False
+    level = issuetype.get("hierarchyLevel")
+    if level is not None:
+        return bool(level == EPIC_LEVEL)
+    return str(issuetype.get("name") or "").casefold() == "epic"
+
+
+def issue_epic(f: Mapping[str, Any], m: JiraMapping) -> str | None:
+    """The key of an issue's epic: Cloud's `parent` when the parent's type is at the Epic level
+    (a sub-task's parent is a story, not an epic), else the "Epic Link" field (Data Center, and
+    Cloud sites from before `parent` replaced it)."""
+    parent = f.get("parent")
+    if (isinstance(parent, dict) and parent.get("key")
+            and is_epic_type((parent.get("fields") or {}).get("issuetype"))):
+        return str(parent["key"])
+    if m.epic_link_field:
+        link = f.get(m.epic_link_field)
+        if isinstance(link, str) and link:
+            return link
+        if isinstance(link, dict) and link.get("key"):
+            return str(link["key"])
+    return None
+
+
+def map_version(obj: Mapping[str, Any], project: str) -> VersionRecord:
+    """One entry of `/project/{key}/versions` (or a version webhook's `version`)."""
+    if "id" not in obj:
+        raise JiraPayloadError(f"version of project {project} without id")
+    return VersionRecord(
+        version_id=str(obj["id"]), project=project, name=str(obj.get("name") or ""),
+        start=_day(obj.get("startDate")), release_date=_day(obj.get("releaseDate")),
+        released=bool(obj.get("released")), archived=bool(obj.get("archived")),
+        raw={k: obj[k] for k in ("id", "name", "description", "projectId", "startDate", "releaseDate",
+                                 "released", "archived", "overdue") if k in obj},
+    )
+
+
+def _day(value: Any) -> str | None:
+    """A version date: "YYYY-MM-DD" (Jira sends the day; a full timestamp is cut to its day)."""
+    if not value:
+        return None
+    return str(value)[:10]
 
 
 def issue_sprints(issue: Mapping[str, Any], m: JiraMapping) -> list[dict[str, Any]]:
@@ -469,6 +528,15 @@ def map_history(
                     to_status_id=str(it["to"]),
                     from_name=it.get("fromString"),
                     to_name=it.get("toString"),
+                )
+            )
+        elif (it.get("fieldId") or name) == "assignee" or name.lower() == "assignee":
+            rec.assignee_changes.append(
+                AssigneeChangeRecord(
+                    at=when,
+                    seq=len(rec.assignee_changes),
+                    added=(str(it["toString"]),) if it.get("toString") else (),
+                    removed=(str(it["fromString"]),) if it.get("fromString") else (),
                 )
             )
         elif m.sprint_field and _is_field(it, m.sprint_field, m.sprint_field_name):
@@ -550,8 +618,10 @@ def discover_mapping(
     """The mapping a sync applies, derived from the tracker's answers alone (pure, no I/O):
     `/field`, the status catalogue and the boards' estimation fields."""
     sp, sp_name, candidates, sprint_field, sprint_name = discover_fields(fields, estimation_fields, story_points_field)
+    epic = next((f for f in fields if (f.get("schema") or {}).get("custom") == EPIC_LINK_SCHEMA), None)
     return JiraMapping(
         deployment=deployment,
+        epic_link_field=str(epic["id"]) if epic else None,
         story_points_field=sp,
         story_points_name=sp_name,
         story_points_candidates=candidates,

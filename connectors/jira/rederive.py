@@ -2,8 +2,8 @@
 
 Items keep their raw issue JSON and histories their raw changelog entries (DevLake's raw layer),
 so when the mapping changes (another story-points field, other defect types, the Sprint field)
-the derived columns of `item` and the rows of `transition`, `sprint_change` and
-`estimate_change` are rebuilt here without downloading anything. The sync runs this when the
+the derived columns of `item` and the rows of `transition`, `sprint_change`,
+`estimate_change` and `assignee_change` are rebuilt here without downloading anything. The sync runs this when the
 mapping's derivation hash differs from the one stored in `source_state.mapping_hash`.
 """
 
@@ -19,7 +19,7 @@ from trackpulse.connectors.jira import mapping as jm
 
 from trackpulse.config import JiraSourceConfig
 from trackpulse.store.db import Store
-from trackpulse.store.models import EstimateChange, History, Item, SprintChange, Transition
+from trackpulse.store.models import AssigneeChange, EstimateChange, History, Item, SprintChange, Transition
 from trackpulse.store.writer import get_cursor, record_run, upsert
 
 META_FIELDS = "meta.fields"  # cursor entity holding the JiraMapping the last sync discovered
@@ -41,6 +41,10 @@ _DERIVED_ITEM_COLUMNS = (
     "reporter",
     "reporter_name",
     "assignee",
+    "assignees",
+    "fix_versions",
+    "epic",
+    "is_epic",
 )
 _BATCH = 1000
 
@@ -89,6 +93,8 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
             rec = jm.map_issue(source, raw, m)
             row = asdict(rec)
             row["sprint_ids"] = list(rec.sprint_ids)
+            row["assignees"] = list(rec.assignees)
+            row["fix_versions"] = list(rec.fix_versions)
             out.append({"source": source, "item_id": item_id, **{c: row[c] for c in _DERIVED_ITEM_COLUMNS}})
         if out:
             # ORM bulk UPDATE by primary key: derived columns only, tombstones and raw untouched.
@@ -96,7 +102,7 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
         n += len(rows)
         last = rows[-1][0]
 
-    for model in (Transition, SprintChange, EstimateChange):
+    for model in (Transition, SprintChange, EstimateChange, AssigneeChange):
         session.execute(sa.delete(model).where(col(model.source) == source))
     last_key: tuple[str, str] = ("", "")
     while True:
@@ -114,6 +120,7 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
         trans: list[dict[str, Any]] = []
         sprints: list[dict[str, Any]] = []
         estimates: list[dict[str, Any]] = []
+        assignees: list[dict[str, Any]] = []
         for item_id, history_id, at, raw in hrows:
             if not raw:
                 continue
@@ -131,6 +138,9 @@ def rederive_in_session(session: Session, source: str, m: jm.JiraMapping) -> int
                 for c in h.sprint_changes
             ]
             estimates += [{**base, **asdict(e)} for e in h.estimate_changes]
+            assignees += [{**base, "seq": a.seq, "at": a.at, "added": list(a.added), "removed": list(a.removed)}
+                          for a in h.assignee_changes]
+        upsert(session, AssigneeChange, assignees, update=[])
         upsert(session, Transition, trans, update=[])
         upsert(session, SprintChange, sprints, update=[])
         upsert(session, EstimateChange, estimates, update=[])

@@ -20,6 +20,8 @@ EVENTS = [
     "comment_created", "comment_updated", "comment_deleted",
     "worklog_created", "worklog_updated", "worklog_deleted",
     "sprint_created", "sprint_updated", "sprint_started", "sprint_closed", "sprint_deleted",
+    "jira:version_created", "jira:version_updated", "jira:version_released", "jira:version_unreleased",
+    "jira:version_deleted",
 ]
 
 

@@ -58,6 +58,7 @@ from trackpulse.store.writer import (
     delete_worklogs,
     get_cursor,
     reconcile_deleted_items,
+    reconcile_versions,
     record_run,
     set_cursor,
     upsert,
@@ -65,6 +66,7 @@ from trackpulse.store.writer import (
     upsert_projects,
     upsert_sprints,
     upsert_statuses,
+    upsert_versions,
 )
 from trackpulse.sync_api import CheckResult, NoProgress, Progress, SyncResult, WebhookResult
 
@@ -91,6 +93,7 @@ BASE_FIELDS = (
     "assignee",
     "parent",
     "labels",
+    "fixVersions",
 )
 CHILD_FIELDS = ("worklog", "comment")
 
@@ -138,8 +141,14 @@ def scope_jql(cfg: JiraSourceConfig) -> str:
     return f"project in ({keys})"
 
 
+# What a run reads of each issue. Raising it makes the next run full (the watermark's scope no longer
+# matches): 2 added fixVersions, the Epic Link field and the assignee changelog (issue 9), which
+# issues synced before never brought.
+FIELD_SET_VERSION = 2
+
+
 def _scope_hash(cfg: JiraSourceConfig) -> str:
-    return hashlib.sha256(scope_jql(cfg).encode()).hexdigest()[:12]
+    return hashlib.sha256(f"{scope_jql(cfg)}|fields {FIELD_SET_VERSION}".encode()).hexdigest()[:12]
 
 
 def page_jql(scope: str, since_ms: int | None, after_id: int) -> str:
@@ -429,11 +438,39 @@ class JiraConnector:
             )
             self._refresh_statuses(store)
 
+        self._sync_versions(store, result)
+
         if plan.full and alive is None:
             # Resumed full run: pages committed before the crash are not in memory; list ids afresh.
             alive = self._all_ids()
         self._finish(store, plan, result, alive, now_ms)
         return result
+
+    # ------------------------------------------------------------------ versions (METRICS.md §13)
+    def _version_projects(self, store: Store) -> list[str]:
+        """The configured projects, or (a JQL scope) the projects of the stored issues."""
+        if self.cfg.projects:
+            return list(self.cfg.projects)
+        with store.transaction() as s:
+            return sorted(s.execute(sa.select(col(Item.project)).where(
+                col(Item.source) == self.source, col(Item.deleted).is_(False)).distinct()).scalars())
+
+    def _sync_versions(self, store: Store, result: SyncResult) -> None:
+        """Every project's versions, each run: one unpaged request per project (versions are few,
+        and a release flips `released` without touching any issue, so no issue cursor sees it).
+        A project's list is complete, so versions it no longer lists are marked deleted."""
+        keys = self._version_projects(store)
+        with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
+            lists = {k: pool.submit(self.api.project_versions, k) for k in keys}
+            answers = {k: f.result() for k, f in lists.items()}
+        with store.transaction() as s:
+            for key, versions in answers.items():
+                if versions is None:
+                    continue
+                records = [jm.map_version(v, key) for v in versions]
+                upsert_versions(s, self.source, records)
+                reconcile_versions(s, self.source, key, {v.version_id for v in records})
+        result.notes.extend(f"project {k} not found: no versions read" for k, v in answers.items() if v is None)
 
     def _plan(self, store: Store, full: bool, now_ms: int) -> RunPlan:
         scope = _scope_hash(self.cfg)
@@ -457,14 +494,14 @@ class JiraConnector:
 
     def _fields(self) -> list[str]:
         m = self.mapping
-        extra = [f for f in (*m.story_points_candidates, m.sprint_field) if f]
+        extra = [f for f in (*m.story_points_candidates, m.sprint_field, m.epic_link_field) if f]
         return list(dict.fromkeys([*BASE_FIELDS, *CHILD_FIELDS, *extra]))
 
     def _changelog_fields(self) -> list[str]:
         m = self.mapping
-        return list(dict.fromkeys(f for f in ("status", m.sprint_field, *m.story_points_candidates) if f))[
-            :10
-        ]
+        # bulkfetch takes at most 10 fieldIds: status, Sprint and assignee come before the candidates.
+        return list(dict.fromkeys(
+            f for f in ("status", m.sprint_field, "assignee", *m.story_points_candidates) if f))[:10]
 
     # ------------------------------------------------------------------ Cloud
     def _sync_issues_cloud(

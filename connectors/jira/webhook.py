@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 from trackpulse.connectors.jira import mapping as jm
 from trackpulse.connectors.jira.rederive import mapping_for
 
@@ -23,18 +25,23 @@ from trackpulse.config import JiraSourceConfig
 from trackpulse.errors import WebhookRejected
 from trackpulse.records import ItemBundle
 from trackpulse.store.db import Store
+from trackpulse.store.models import Project, Version
 from trackpulse.store.writer import (
     apply_bundles,
     delete_comments,
     delete_sprints,
+    delete_versions,
     delete_worklogs,
     mark_items_deleted,
     upsert_sprints,
+    upsert_versions,
 )
 from trackpulse.sync_api import WebhookResult
 
 ISSUE_EVENTS = {"jira:issue_created", "jira:issue_updated"}
 SPRINT_EVENTS = {"sprint_created", "sprint_updated", "sprint_started", "sprint_closed"}
+VERSION_EVENTS = {"jira:version_created", "jira:version_updated", "jira:version_released",
+                  "jira:version_unreleased", "jira:version_moved"}
 
 
 def _event_time(body: Mapping[str, Any]) -> datetime | None:
@@ -132,6 +139,37 @@ def _sprint_deleted(d: Delivery) -> WebhookResult:
     return WebhookResult("deleted", d.event, sid, f"delivery {d.id}")
 
 
+def _version_project(d: Delivery, version: Mapping[str, Any]) -> str | None:
+    """A version payload names its project by id: the stored version or the catalogue knows the key."""
+    known = d.s.get(Version, (d.source, str(version.get("id"))))
+    if known is not None:
+        return known.project
+    pid = version.get("projectId")
+    if pid is None:
+        return None
+    row = d.s.execute(sa.select(col(Project.key)).where(
+        col(Project.source) == d.source, col(Project.project_id) == str(pid))).first()
+    return str(row[0]) if row else None
+
+
+def _version_changed(d: Delivery) -> WebhookResult:
+    version = d.body.get("version") or {}
+    if version.get("id") is None:
+        raise WebhookRejected(400, f"Jira webhook {d.event} has no version id")
+    project = _version_project(d, version)
+    if project is None:
+        # A project outside the synced catalogue: the next sync's version list decides.
+        return WebhookResult("ignored", d.event, str(version["id"]), f"delivery {d.id}: project not synced")
+    upsert_versions(d.s, d.source, [jm.map_version(version, project)])
+    return WebhookResult("applied", d.event, str(version["id"]), f"delivery {d.id}")
+
+
+def _version_deleted(d: Delivery) -> WebhookResult:
+    vid = str((d.body.get("version") or {}).get("id"))
+    delete_versions(d.s, d.source, [vid])
+    return WebhookResult("deleted", d.event, vid, f"delivery {d.id}")
+
+
 # One handler per event (a table, not an if-chain); an event not listed is acknowledged and ignored.
 HANDLERS: dict[str, Callable[[Delivery], WebhookResult]] = {
     **{e: _issue_changed for e in ISSUE_EVENTS},
@@ -142,6 +180,8 @@ HANDLERS: dict[str, Callable[[Delivery], WebhookResult]] = {
     "worklog_deleted": _worklog_deleted,
     **{e: _sprint_changed for e in SPRINT_EVENTS},
     "sprint_deleted": _sprint_deleted,
+    **{e: _version_changed for e in VERSION_EVENTS},
+    "jira:version_deleted": _version_deleted,
 }
 
 

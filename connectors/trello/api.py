@@ -36,7 +36,7 @@ PAGE_LIMIT = 1000  # Trello's maximum `limit` for actions
 ACTION_FILTER = ",".join((  # noqa: FLY002 (one name per entry reads better than one long literal)
     "createCard", "copyCard", "convertToCardFromCheckItem", "emailCard", "updateCard", "moveCardToBoard",
     "moveCardFromBoard", "deleteCard", "commentCard", "deleteComment", "updateCustomFieldItem",
-    "addLabelToCard", "removeLabelFromCard",
+    "addLabelToCard", "removeLabelFromCard", "addMemberToCard", "removeMemberFromCard",
 ))
 BOARD_FIELDS = "name,closed,url,shortLink,dateLastActivity"
 USER_AGENT = "trackpulse (+https://github.com/trackpulse)"

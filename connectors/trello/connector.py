@@ -46,12 +46,13 @@ from trackpulse.sync_api import CheckResult, NoProgress, Progress, SyncResult, W
 
 from .api import PAGE_LIMIT, PyTrelloTransport, TrelloApi
 from .mapping import BoardMapping, card_to_item, list_statuses, parse_date, points_field_ids
-from .rows import fill_reporters, item_fingerprint, save_points_fields, write_actions
+from .rows import fill_reporters, item_fingerprint, save_members, save_points_fields, write_actions
 
 SINCE_CURSOR = "actions:{board}"
 _FINGERPRINT_COLUMNS = (col(Item.item_id), col(Item.updated), col(Item.status_id), col(Item.archived),
                         col(Item.points), col(Item.priority), col(Item.is_defect), col(Item.project),
-                        col(Item.summary), col(Item.key), col(Item.assignee), col(Item.deleted))
+                        col(Item.summary), col(Item.key), col(Item.assignee), col(Item.deleted),
+                        col(Item.assignees))
 WALK_CURSOR = "actions-walk:{board}"
 
 
@@ -142,7 +143,10 @@ class TrelloConnector:
 
     def _mapping(self, snapshot: dict[str, Any]) -> BoardMapping:
         statuses = {s.status_id: s for s in list_statuses(self.cfg, snapshot.get("lists") or [])}
-        return BoardMapping(self.cfg, statuses, set(points_field_ids(self.cfg, snapshot.get("customFields") or [])))
+        members = {str(m["id"]): str(m.get("fullName") or m.get("username") or m["id"])
+                   for m in snapshot.get("members") or [] if m.get("id")}
+        return BoardMapping(self.cfg, statuses, set(points_field_ids(self.cfg, snapshot.get("customFields") or [])),
+                            members=members)
 
     def _sync_board(self, store: Store, board_id: str, full: bool, result: SyncResult,
                     progress: Progress) -> tuple[set[str], datetime | None, str | None]:
@@ -156,6 +160,7 @@ class TrelloConnector:
                                                          board_id)])
             writer.upsert_statuses(s, source, list(mapping.statuses.values()))
             save_points_fields(s, source, board_id, mapping.points_fields)
+            save_members(s, source, board_id, mapping.members)
             since = writer.get_cursor(s, source, SINCE_CURSOR.format(board=board_id))
             saved = writer.get_cursor(s, source, WALK_CURSOR.format(board=board_id))
         walk = self._plan_walk(full, since, saved)

@@ -2,7 +2,7 @@
 
 `actions:{board}` holds the newest action id stored; a Trello id starts with its creation
 time in seconds (8 hex digits), which is the instant the cursor stands at. `actions-walk:*`
-is a walk in flight and `points-field:*` is mapping bookkeeping: neither is an instant.
+is a walk in flight; `points-field:*` and `members:*` are mapping bookkeeping: neither is an instant.
 """
 
 from __future__ import annotations

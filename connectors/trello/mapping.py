@@ -26,6 +26,7 @@ from typing import Any
 
 from trackpulse.config import TrelloSourceConfig
 from trackpulse.records import (
+    AssigneeChangeRecord,
     Category,
     CommentRecord,
     EstimateChangeRecord,
@@ -37,9 +38,10 @@ from trackpulse.records import (
 
 # Actions that bring a card into existence on a board (its "creation record").
 CREATION_TYPES = frozenset({"createCard", "copyCard", "convertToCardFromCheckItem", "emailCard"})
+MEMBER_TYPES = frozenset({"addMemberToCard", "removeMemberFromCard"})
 # Actions that change what the item row holds; the others only add history or comments.
 STATE_TYPES = CREATION_TYPES | {"updateCard", "moveCardToBoard", "updateCustomFieldItem", "addLabelToCard",
-                                "removeLabelFromCard", "commentCard"}
+                                "removeLabelFromCard", "commentCard"} | MEMBER_TYPES
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -87,6 +89,11 @@ class BoardMapping:
     statuses: dict[str, StatusRecord] = field(default_factory=dict)
     points_fields: set[str] = field(default_factory=set)
     new_statuses: list[StatusRecord] = field(default_factory=list)  # lists first seen in an action
+    members: dict[str, str] = field(default_factory=dict)  # member id -> full name (board snapshot)
+
+    def member_name(self, member_id: str) -> str:
+        """The name reports show; a member the snapshot did not list (left the board) by id."""
+        return self.members.get(member_id) or member_id
 
     @property
     def source(self) -> str:
@@ -148,6 +155,7 @@ def card_to_item(mapping: BoardMapping, card: dict[str, Any]) -> ItemRecord:
         summary=str(card.get("name") or ""), priority=priority, is_defect=is_defect, points=points,
         resolved_at=parse_date(card.get("dateCompleted")), assignee=members[0] if members else None,
         archived=bool(card.get("closed")),
+        assignees=tuple(sorted({mapping.member_name(str(m)) for m in members})),
     )
 
 
@@ -207,6 +215,15 @@ def map_action(mapping: BoardMapping, action: dict[str, Any]) -> ActionRows:
         new = _number((data.get("customFieldItem") or {}).get("value"))
         old = _number((data.get("old") or {}).get("value"))
         history.estimate_changes.append(EstimateChangeRecord(at, 0, old, new))
+    elif kind in MEMBER_TYPES:
+        member_id = str(data.get("idMember") or (data.get("member") or {}).get("id") or "")
+        name = (data.get("member") or {}).get("name") or (action.get("member") or {}).get("fullName")
+        if member_id and name:
+            mapping.members.setdefault(member_id, str(name))
+        if member_id:
+            who = (mapping.member_name(member_id),)
+            added, removed = (who, ()) if kind == "addMemberToCard" else ((), who)
+            history.assignee_changes.append(AssigneeChangeRecord(at, 0, added, removed))
     elif kind == "deleteCard":
         rows.card_deleted = True
     elif kind == "moveCardFromBoard":
@@ -291,6 +308,14 @@ def apply_action_to_card(card: dict[str, Any] | None, action: dict[str, Any]) ->
                 items.append(item)
             card["customFieldItems"] = items
             fields[f"cf:{fid}"] = list(stamp)
+    elif kind in MEMBER_TYPES:
+        member_id = data.get("idMember") or (data.get("member") or {}).get("id")
+        if member_id and newer(f"member:{member_id}"):
+            ids = [m for m in card.get("idMembers") or [] if m != member_id]
+            if kind == "addMemberToCard":
+                ids.append(member_id)
+            card["idMembers"] = ids
+            fields[f"member:{member_id}"] = list(stamp)
     elif kind in ("addLabelToCard", "removeLabelFromCard"):
         label = data.get("label") or {}
         if newer(f"label:{label.get('id')}"):

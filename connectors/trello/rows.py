@@ -39,6 +39,7 @@ from .mapping import (
 )
 
 POINTS_FIELD_CURSOR = "points-field:{board}"
+MEMBERS_CURSOR = "members:{board}"  # the board's member names, for webhooks
 
 
 @dataclass
@@ -167,16 +168,26 @@ def save_points_fields(session: Session, source: str, board_id: str, ids: Iterab
     writer.set_cursor(session, source, POINTS_FIELD_CURSOR.format(board=board_id), json.dumps(sorted(ids)))
 
 
+def save_members(session: Session, source: str, board_id: str, members: dict[str, str]) -> None:
+    """The board's member names (id -> full name): webhooks name a card's members with them."""
+    writer.set_cursor(session, source, MEMBERS_CURSOR.format(board=board_id),
+                      json.dumps(members, ensure_ascii=False, sort_keys=True))
+
+
 def load_mapping(session: Session, cfg: TrelloSourceConfig) -> BoardMapping:
     """The mapping as the last sync left it in the store (webhooks have no snapshot to hand)."""
     statuses = {row.status_id: StatusRecord(row.status_id, row.name, cast(Category, row.category))
                 for row in session.execute(sa.select(StatusDef).where(col(StatusDef.source) == cfg.name)).scalars()}
     points: set[str] = set()
+    members: dict[str, str] = {}
     for board in cfg.boards:
         value = writer.get_cursor(session, cfg.name, POINTS_FIELD_CURSOR.format(board=board))
         if value:
             points.update(json.loads(value))
-    return BoardMapping(cfg, statuses, points)
+        names = writer.get_cursor(session, cfg.name, MEMBERS_CURSOR.format(board=board))
+        if names:
+            members.update(json.loads(names))
+    return BoardMapping(cfg, statuses, points, members=members)
 
 
 def item_fingerprint(item: ItemRecord | Item) -> tuple[Any, ...]:
@@ -184,4 +195,4 @@ def item_fingerprint(item: ItemRecord | Item) -> tuple[Any, ...]:
     deleted = bool(getattr(item, "deleted", False))
     updated: datetime = item.updated
     return (updated, item.status_id, item.archived, item.points, item.priority, item.is_defect, item.project,
-            item.summary, item.key, item.assignee, deleted)
+            item.summary, item.key, item.assignee, deleted, tuple(item.assignees or ()))

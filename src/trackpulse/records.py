@@ -41,6 +41,12 @@ class ItemRecord:
     reporter_name: str | None = None
     assignee: str | None = None
     archived: bool = False  # Trello closed card: kept in the store, left out of metrics
+    # METRICS.md §9 and §13: who it is assigned to now (display names; Jira: zero or one, Trello:
+    # the card's members), its fix versions (tracker ids), its epic (key) and whether it is one.
+    assignees: tuple[str, ...] = ()
+    fix_versions: tuple[str, ...] = ()
+    epic: str | None = None
+    is_epic: bool = False
 
 
 @dataclass(slots=True)
@@ -70,6 +76,18 @@ class EstimateChangeRecord:
 
 
 @dataclass(slots=True)
+class AssigneeChangeRecord:
+    """A change of an item's assignee set, as a delta (display names): Jira's `assignee`
+    changelog item removes the old person and adds the new one; a Trello member action adds or
+    removes one member. The loader replays deltas backwards from the current set."""
+
+    at: datetime
+    seq: int
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
 class HistoryRecord:
     """One raw history entry (Jira changelog history, Trello action) and what it derives.
 
@@ -85,6 +103,7 @@ class HistoryRecord:
     transitions: list[TransitionRecord] = field(default_factory=list)
     sprint_changes: list[SprintChangeRecord] = field(default_factory=list)
     estimate_changes: list[EstimateChangeRecord] = field(default_factory=list)
+    assignee_changes: list[AssigneeChangeRecord] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -161,3 +180,17 @@ class SprintRecord:
     end: datetime | None
     complete: datetime | None
     goal: str | None = None
+
+
+@dataclass(slots=True)
+class VersionRecord:
+    """A Jira project version (release); dates stay the tracker's "YYYY-MM-DD" days."""
+
+    version_id: str
+    project: str  # the key of the project that owns it
+    name: str
+    start: str | None = None
+    release_date: str | None = None
+    released: bool = False
+    archived: bool = False
+    raw: dict[str, Any] | None = None

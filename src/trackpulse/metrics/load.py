@@ -19,6 +19,7 @@ from sqlmodel import col
 from trackpulse.config import AppConfig
 from trackpulse.store.db import Store
 from trackpulse.store.models import (
+    AssigneeChange,
     Board,
     Comment,
     EstimateChange,
@@ -28,6 +29,7 @@ from trackpulse.store.models import (
     SprintChange,
     StatusDef,
     Transition,
+    Version,
     Worklog,
 )
 
@@ -125,6 +127,84 @@ def load_frames(store: Store, sources: Sequence[str] | None = None) -> dict[str,
     }
 
 
+def load_plan_frames(store: Store, items: pd.DataFrame,
+                     sources: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """METRICS.md §9 and §13 frames of the live `items`: `item_plans` (current assignees, fix
+    versions, epic), `assignee_changes` (full sets before and after each change), `versions`
+    and `epics`."""
+    from trackpulse.metrics.frames import make_frame
+
+    live = items[["source", "item_id"]]
+    p_cols = ["source", "item_id", "key", "project", "summary", "assignees", "fix_versions", "epic", "is_epic"]
+    plans = _frame(store, sa.select(*[getattr(Item, c) for c in p_cols]).where(
+        col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources)), p_cols)
+    plans = plans.merge(live, on=["source", "item_id"], how="inner")
+    plans["assignees"] = [_as_tuple(v) for v in plans["assignees"]]
+    plans["fix_versions"] = [_as_tuple(v) for v in plans["fix_versions"]]
+    plans["epic"] = plans["epic"].astype(object).where(plans["epic"].notna(), None)
+
+    a_cols = ["source", "item_id", "at", "seq", "added", "removed", "history_id"]
+    deltas = _frame(store, sa.select(*[getattr(AssigneeChange, c) for c in a_cols])
+                    .where(_in_sources(AssigneeChange.source, sources)), a_cols)
+    deltas = _ordered(deltas.merge(live, on=["source", "item_id"], how="inner"))
+    assignee_changes = make_frame("assignee_changes", _full_sets(plans, deltas))
+
+    # A version's start is a day ("YYYY-MM-DD"), not an instant: read it under another name so
+    # `_frame` leaves it a string.
+    v_cols = ["source", "project", "version_id", "name", "start_day", "release_date", "released"]
+    versions = _frame(store, sa.select(
+        col(Version.source), col(Version.project), col(Version.version_id), col(Version.name),
+        col(Version.start).label("start_day"), col(Version.release_date), col(Version.released),
+    ).where(col(Version.deleted).is_(False), _in_sources(Version.source, sources)), v_cols)
+    versions = versions.rename(columns={"start_day": "start"})
+    versions = versions.astype(object).where(versions.notna(), None)  # a missing day is None, not NaN
+    return {
+        "item_plans": make_frame("item_plans", plans.to_dict("records")),
+        "assignee_changes": assignee_changes,
+        "versions": make_frame("versions", versions.to_dict("records")),
+        "epics": make_frame("epics", _epic_rows(plans)),
+    }
+
+
+def _full_sets(plans: pd.DataFrame, deltas: pd.DataFrame) -> list[dict[str, Any]]:
+    """Assignee deltas (added, removed) → (from set, to set) per change, walking each item's
+    changes backwards from its current set: the set before the first change is the set at
+    creation (Jira writes no changelog item for the assignee an issue was created with).
+
+    One reverse pass over the ordered deltas (no per-item groupby: stores hold millions)."""
+    current = dict(zip(zip(plans["source"], plans["item_id"], strict=True), plans["assignees"], strict=True))
+    src, iid = deltas["source"].to_numpy(dtype=object), deltas["item_id"].to_numpy(dtype=object)
+    at, seq = deltas["at"].to_numpy(), deltas["seq"].to_numpy()
+    added, removed = deltas["added"].to_numpy(dtype=object), deltas["removed"].to_numpy(dtype=object)
+    rows: list[dict[str, Any]] = [{}] * len(deltas)
+    after: dict[tuple[str, str], tuple[str, ...]] = {}
+    for k in range(len(deltas) - 1, -1, -1):
+        key = (src[k], iid[k])
+        to = after[key] if key in after else tuple(sorted(current.get(key, ())))
+        gained = set(added[k] or ())
+        before = tuple(sorted({p for p in to if p not in gained} | set(removed[k] or ())))
+        rows[k] = {"source": key[0], "item_id": key[1], "at": at[k], "seq": seq[k],
+                   "from_assignees": before, "to_assignees": to}
+        after[key] = before
+    return rows
+
+
+def _epic_rows(plans: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every epic: the live items at the Epic level, and every epic key a live item links to. An
+    epic the store does not hold (another project's) is named by its key alone."""
+    known = {(s, k): (p, summ) for s, k, p, summ, e in zip(plans["source"], plans["key"], plans["project"],
+                                                             plans["summary"], plans["is_epic"], strict=True) if e}
+    keys = set(known)
+    keys |= {(s, e) for s, e in zip(plans["source"], plans["epic"], strict=True) if e is not None}
+    by_key = {(s, k): (p, summ) for s, k, p, summ in zip(plans["source"], plans["key"], plans["project"],
+                                                          plans["summary"], strict=True)}
+    rows = []
+    for source, key in sorted(keys):
+        project, summary = by_key.get((source, key), (key.rsplit("-", 1)[0], ""))
+        rows.append({"source": source, "project": project, "epic": key, "summary": summary or ""})
+    return rows
+
+
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.sort_values(["source", "item_id", "at", "history_id", "seq"], kind="stable")
     frame["seq"] = frame.groupby(["source", "item_id"]).cumcount()
@@ -201,6 +281,7 @@ def load_input(store: Store, cfg: AppConfig, sources: Sequence[str] | None = Non
     from trackpulse.metrics.frames import MetricsInput
 
     frames = load_frames(store, sources)
+    frames.update(load_plan_frames(store, frames["items"], sources))
     for frame in frames.values():
         for c in frame.columns:
             if isinstance(frame[c].dtype, pd.DatetimeTZDtype):

@@ -256,6 +256,7 @@ def create_jira_app(
         add(f"{api}/priority", priorities_list, ["GET"], version=v)
         add(f"{api}/project", projects_list, ["GET"], version=v)
         add(f"{api}/project/{{projectIdOrKey}}", project_get, ["GET"], version=v)
+        add(f"{api}/project/{{projectIdOrKey}}/versions", project_versions, ["GET"], version=v)
         add(f"{api}/search", search_removed if prof.is_cloud else search_dc, ["GET", "POST"], version=v)
         add(f"{api}/issue/{{issueIdOrKey}}", get_issue, ["GET"], version=v)
         add(f"{api}/issue/{{issueIdOrKey}}", edit_issue, ["PUT"], version=v)
@@ -520,13 +521,23 @@ async def projects_list(request: Request, ctx: Ctx) -> Response:
         return _json([ctx.r.project(k) for k in ctx.world.projects])
 
 
+def _project_or_404(ctx: Ctx, ident: str) -> str:
+    for key, p in ctx.world.projects.items():
+        if ident in (key, p.id):
+            return key
+    raise ApiError(404, f"No project could be found with key '{ident}'.")
+
+
 async def project_get(request: Request, ctx: Ctx) -> Response:
-    wanted = request.path_params["projectIdOrKey"]
     with ctx.world.lock:
-        for key, project in ctx.world.projects.items():
-            if wanted in (key, project.id):
-                return _json(ctx.r.project(key))
-    raise ApiError(404, f"No project could be found with key '{wanted}'.")
+        return _json(ctx.r.project(_project_or_404(ctx, request.path_params["projectIdOrKey"])))
+
+
+async def project_versions(request: Request, ctx: Ctx) -> Response:
+    """`GET /project/{key}/versions`: every version, archived and released ones too, unpaged."""
+    with ctx.world.lock:
+        key = _project_or_404(ctx, request.path_params["projectIdOrKey"])
+        return _json([ctx.r.version(v) for v in ctx.world.project_versions(key)])
 
 
 # ----------------------------------------------------------------------------- search

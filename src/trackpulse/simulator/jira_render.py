@@ -26,6 +26,8 @@ from trackpulse.simulator.jira_world import (
     CATEGORY_IDS,
     CATEGORY_NAMES,
     F_ASSIGNEE,
+    F_EPIC,
+    F_FIX_VERSIONS,
     F_KEY,
     F_LABELS,
     F_POINTS,
@@ -46,6 +48,7 @@ from trackpulse.simulator.jira_world import (
     SimIssue,
     SimSprint,
     SimUser,
+    SimVersion,
     SimWorklog,
 )
 
@@ -293,6 +296,8 @@ class JiraRenderer:
             SYSTEM_FIELDS
             + (("issuerestriction",) if self.cloud else ())
             + (profile.story_points_field, profile.sprint_field, profile.rank_field)
+            # Cloud shows an issue's epic as `parent`; Data Center as the "Epic Link" field.
+            + (("parent",) if self.cloud else ((profile.epic_link_field,) if profile.epic_link_field else ()))
         )
 
     # ------------------------------------------------------------------ small objects
@@ -365,8 +370,42 @@ class JiraRenderer:
             "avatarId": 10300 + int(t.id) % 100,
         }
         if self.cloud:
-            out["hierarchyLevel"] = 0
+            out["hierarchyLevel"] = t.level
         return out
+
+    def version(self, v: SimVersion, *, full: bool = True) -> dict[str, Any]:
+        """A Version bean: `/project/{key}/versions` entries (full) or an issue's fixVersions."""
+        out: dict[str, Any] = {"self": f"{self.api}/version/{v.id}", "id": str(v.id)}
+        if v.description:
+            out["description"] = v.description
+        out.update({"name": v.name, "archived": v.archived, "released": v.released})
+        if full and v.start is not None:
+            out["startDate"] = v.start.isoformat()
+        if v.release is not None:
+            out["releaseDate"] = v.release.isoformat()
+        if full:
+            if not v.released and v.release is not None:
+                out["overdue"] = v.release < self.world.now.date()
+            if v.start is not None:
+                out["userStartDate"] = v.start.strftime("%d/%b/%y")
+            if v.release is not None:
+                out["userReleaseDate"] = v.release.strftime("%d/%b/%y")
+            out["projectId"] = int(self.world.projects[v.project_key].id)
+        return out
+
+    def parent_ref(self, issue: SimIssue) -> dict[str, Any]:
+        """Cloud's `parent`: the parent's id, key and a few of its fields."""
+        return {
+            "id": issue.id,
+            "key": issue.key,
+            "self": f"{self.api}/issue/{issue.nid}",
+            "fields": {
+                "summary": issue.summary,
+                "status": self.status(issue.status),
+                "priority": self.priority(issue.priority),
+                "issuetype": self.issue_type(issue.issue_type),
+            },
+        }
 
     def priority(self, priority_id: str) -> dict[str, Any]:
         name = PRIORITIES[priority_id]
@@ -545,6 +584,35 @@ class JiraRenderer:
             if self.cloud:
                 out["tmpFromAccountId"] = ref(old)
                 out["tmpToAccountId"] = ref(new)
+        elif f == F_FIX_VERSIONS:
+            # One item per version added or removed (the world writes them one by one).
+            gone = [x for x in old if x not in new]
+            added = [x for x in new if x not in old]
+            vid = (added or gone)[0]
+            name = self.world.versions[vid].name
+            out = {
+                "field": "Fix Version",
+                "fieldtype": "jira",
+                "fieldId": "fixVersions",
+                "from": str(vid) if gone else None,
+                "fromString": name if gone else None,
+                "to": str(vid) if added else None,
+                "toString": name if added else None,
+            }
+        elif f == F_EPIC:
+
+            def epic_key(nid: int | None) -> str | None:
+                return None if nid is None else self.world.issues[nid].key
+
+            out = {
+                "field": "IssueParentAssociation" if self.cloud else "Epic Link",
+                "fieldtype": "jira" if self.cloud else "custom",
+                "fieldId": "parent",
+                "from": None if old is None else str(old),
+                "fromString": epic_key(old),
+                "to": None if new is None else str(new),
+                "toString": epic_key(new),
+            }
         elif f == F_LABELS:
             out = {
                 "field": "labels",
@@ -702,7 +770,13 @@ class JiraRenderer:
             return self.user(issue.assignee)
         if f == "labels":
             return list(issue.labels)
-        if f in ("components", "fixVersions", "versions", "issuelinks", "subtasks", "attachment"):
+        if f == "fixVersions":
+            return [self.version(self.world.versions[v], full=False) for v in issue.fix_versions]
+        if f == "parent":
+            return self.parent_ref(self.world.issues[issue.epic]) if issue.epic is not None else None
+        if p.epic_link_field and f == p.epic_link_field:
+            return self.world.issues[issue.epic].key if issue.epic is not None else None
+        if f in ("components", "versions", "issuelinks", "subtasks", "attachment"):
             return []
         if f == "description":
             return self.text(issue.description) if issue.description else None
@@ -781,8 +855,8 @@ class JiraRenderer:
         for f in selection.fields:
             if f in known:
                 value = self.field_value(issue, f, comment_cap)
-                if f == "closedSprints" and value is None:
-                    continue  # the agile API leaves the key out when there are none
+                if f in ("closedSprints", "parent") and value is None:
+                    continue  # Jira leaves these keys out when there are none
                 fields[f] = value
         out["fields"] = fields
         if "changelog" in expand:
@@ -801,6 +875,8 @@ class JiraRenderer:
             return "Sprint"
         if f == p.rank_field:
             return "Rank"
+        if f == p.epic_link_field:
+            return "Epic Link"
         return FIELD_NAMES.get(f, f)
 
     # ------------------------------------------------------------------ catalogue
@@ -863,6 +939,15 @@ class JiraRenderer:
                 "Rank",
             )
         )
+        if p.epic_link_field:
+            out.append(
+                custom(
+                    p.epic_link_field,
+                    "Epic Link",
+                    {"type": "any", "custom": "com.pyxis.greenhopper.jira:gh-epic-link"},
+                    "Epic Link",
+                )
+            )
         if self.cloud:
             for entry in out:
                 entry["key"] = entry["id"]

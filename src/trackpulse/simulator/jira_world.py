@@ -17,7 +17,7 @@ import random
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 DEFAULT_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -32,6 +32,8 @@ F_LABELS = "labels"
 F_PRIORITY = "priority"
 F_KEY = "Key"
 F_PROJECT = "project"
+F_FIX_VERSIONS = "fixVersions"  # values: tuples of version ids
+F_EPIC = "epic"  # values: the epic issue's numeric id, or None
 
 CATEGORY_IDS = {"new": 2, "indeterminate": 4, "done": 3}
 CATEGORY_NAMES = {"new": "To Do", "indeterminate": "In Progress", "done": "Done"}
@@ -50,6 +52,8 @@ class JiraProfile:
     rank_field: str
     version: str
     version_numbers: tuple[int, int, int]
+    # Data Center links an issue to its epic by the "Epic Link" custom field; Cloud by `parent`.
+    epic_link_field: str | None = None
 
     @property
     def is_cloud(self) -> bool:
@@ -75,6 +79,7 @@ DC_PROFILE = JiraProfile(
     "customfield_10019",
     "9.12.4",
     (9, 12, 4),
+    "customfield_10101",
 )
 PROFILES = {"cloud": CLOUD_PROFILE, "dc": DC_PROFILE}
 
@@ -129,6 +134,25 @@ class SimIssueType:
     id: str
     name: str
     description: str = ""
+    level: int = 0  # Cloud hierarchyLevel: 1 for epics
+
+
+EPIC_TYPE = "10000"
+
+
+@dataclass
+class SimVersion:
+    """A project version (release): dates are days, as Jira keeps them."""
+
+    id: int
+    project_key: str
+    name: str
+    description: str = ""
+    start: date | None = None
+    release: date | None = None
+    released: bool = False
+    archived: bool = False
+    deleted: bool = False
 
 
 ISSUE_TYPES: dict[str, SimIssueType] = {
@@ -138,6 +162,7 @@ ISSUE_TYPES: dict[str, SimIssueType] = {
         SimIssueType("10002", "Task", "A piece of work."),
         SimIssueType("10004", "Bug", "A problem which impairs or prevents the functions of the product."),
         SimIssueType("10005", "缺陷", "产品的缺陷。"),
+        SimIssueType("10000", "Epic", "A big user story that needs to be broken down.", level=1),
     )
 }
 ISSUE_TYPE_BY_NAME = {t.name.casefold(): t for t in ISSUE_TYPES.values()}
@@ -307,8 +332,12 @@ class SimIssue:
         "created",
         "deleted_at",
         "description",
+        "epic",
+        "fix_versions",
         "histories",
         "initial_assignee",
+        "initial_epic",
+        "initial_fix_versions",
         "initial_key",
         "initial_labels",
         "initial_points",
@@ -367,6 +396,9 @@ class SimIssue:
         self.initial_status, self.initial_points, self.initial_sprints = status, points, sprints
         self.initial_assignee, self.initial_labels, self.initial_priority = assignee, labels, priority
         self.initial_key, self.initial_project = key, project_key
+        # Plans (issue 9): set after generation, changed later only through histories.
+        self.initial_fix_versions: tuple[int, ...] = ()
+        self.initial_epic: int | None = None
         self._reset_current()
 
     @property
@@ -382,6 +414,8 @@ class SimIssue:
         self.priority = self.initial_priority
         self.key = self.initial_key
         self.project_key = self.initial_project
+        self.fix_versions = self.initial_fix_versions
+        self.epic = self.initial_epic
         done = STATUSES[self.initial_status].category == "done"
         self.resolution = RESOLUTION_DONE[0] if done else None
         self.resolved_at = self.created if done else None
@@ -413,6 +447,10 @@ class SimIssue:
                 self.key = item.new
             elif f == F_PROJECT:
                 self.project_key = item.new
+            elif f == F_FIX_VERSIONS:
+                self.fix_versions = item.new
+            elif f == F_EPIC:
+                self.epic = item.new
         self.updated = max(self.updated, history.created)
 
     def replay(self) -> None:
@@ -469,6 +507,7 @@ class JiraEvent:
     comment_id: int | None = None
     worklog_id: int | None = None
     sprint_id: int | None = None
+    version_id: int | None = None
 
 
 @dataclass
@@ -560,6 +599,8 @@ class JiraWorld:
         self._next_comment = 10000
         self._next_sprint = 1
         self._next_webhook = 1
+        self.versions: dict[int, SimVersion] = {}
+        self._next_version = 10000
 
     # ------------------------------------------------------------------ generation
     @classmethod
@@ -580,7 +621,67 @@ class JiraWorld:
         rng = random.Random(seed)
         world._build_catalogue(rng, projects, closed_sprints, sprint_days, kanban_board)
         world._generate_issues(rng, issues_per_project, sprint_days)
+        # Versions and epics draw from their own stream, so the rest of the world is what it
+        # was before they existed (other tests depend on its figures).
+        world._generate_plans(random.Random(f"{seed}:plans"))
         return world
+
+    def _generate_plans(self, rng: random.Random) -> None:
+        """Versions per project (one archived, one released, two open: one dated, one not), fix
+        versions on issues (a few in a version of another project too), and epics: a few early
+        stories per project become epics, and later issues of the project are linked to them."""
+        keys = sorted(self.projects)
+        by_project: dict[str, list[SimIssue]] = {k: [] for k in keys}
+        for issue in sorted(self.issues.values(), key=lambda i: i.nid):
+            by_project[issue.project_key].append(issue)
+        today = self.now.date()
+        plan: dict[str, dict[str, SimVersion]] = {}
+        for k in keys:
+            vs = {
+                "0.9": SimVersion(0, k, "0.9", "First pilot", today - timedelta(days=160), today - timedelta(days=120),
+                                  released=True, archived=True),
+                "1.0": SimVersion(0, k, "1.0", "General availability", today - timedelta(days=rng.randint(70, 90)),
+                                  today - timedelta(days=rng.randint(20, 35)), released=True),
+                "1.1": SimVersion(0, k, "1.1", "", today - timedelta(days=rng.randint(10, 20)),
+                                  today + timedelta(days=rng.randint(5, 25))),
+                "2.0": SimVersion(0, k, "2.0", "Next major"),
+            }
+            for v in vs.values():
+                v.id = self._next_version
+                self._next_version += 1
+                self.versions[v.id] = v
+            plan[k] = vs
+        for k in keys:
+            issues = by_project[k]
+            stories = [i for i in issues if i.issue_type in ("10001", "10002")]
+            n_epics = min(3, max(1, len(stories) // 15)) if stories else 0
+            epics = stories[:n_epics]
+            for e in epics:
+                e.issue_type = EPIC_TYPE
+            for issue in issues:
+                if issue in epics:
+                    continue
+                if epics and rng.random() < 0.45:
+                    issue.initial_epic = rng.choice(epics).nid
+                vs = plan[k]
+                release = vs["1.0"].release
+                fix: list[int] = []
+                if issue.resolved_at is not None and release and issue.resolved_at.date() <= release:
+                    if rng.random() < 0.6:
+                        fix.append(vs["1.0"].id)
+                elif rng.random() < 0.5:
+                    fix.append(vs["1.1"].id)
+                elif rng.random() < 0.3:
+                    fix.append(vs["2.0"].id)
+                if fix and len(keys) > 1 and rng.random() < 0.15:
+                    # A cross-project release: the item ships in another project's version too.
+                    other = rng.choice([x for x in keys if x != k])
+                    fix.append(plan[other]["1.1"].id)
+                issue.initial_fix_versions = issue.fix_versions = tuple(fix)
+                issue.epic = issue.initial_epic
+
+    def project_versions(self, project_key: str) -> list[SimVersion]:
+        return [v for v in self.versions.values() if v.project_key == project_key and not v.deleted]
 
     def _build_catalogue(
         self, rng: random.Random, n_projects: int, closed_sprints: int, sprint_days: int, kanban_board: bool
@@ -1231,6 +1332,8 @@ class JiraWorld:
         """Delete an issue; its worklogs count as deleted at the same instant."""
         with self.lock:
             issue = self.issue(issue_id)
+            if issue.issue_type == EPIC_TYPE:
+                self._detach_children(issue, self._resolve_user(author))
             issue.deleted_at = self.now
             for wl in issue.worklogs:
                 if wl.deleted_at is None:
@@ -1265,11 +1368,133 @@ class JiraWorld:
                 items.append(ChangeItem(F_STATUS, old_status.id, mapped))
             if issue.sprints:  # sprints belong to the old project's board
                 items.append(ChangeItem(F_SPRINT, issue.sprints, ()))
+            if issue.fix_versions:  # so do versions
+                items.append(ChangeItem(F_FIX_VERSIONS, issue.fix_versions, ()))
+            if issue.epic is not None and self.issues[issue.epic].project_key != to_project:
+                items.append(ChangeItem(F_EPIC, issue.epic, None))
             author = self._resolve_user(author)
+            if issue.issue_type == EPIC_TYPE:
+                self._detach_children(issue, author)
             h = self._append_history(issue, author, items)
             self.key_index[new_key] = issue.nid
             self._issue_updated(issue, author, h)
             return h
+
+    def set_fix_versions(
+        self, issue_id: str | int, version_ids: Iterable[int], *, author: str | None = None
+    ) -> SimHistory | None:
+        """Jira writes one changelog item per version added or removed."""
+        with self.lock:
+            issue = self.issue(issue_id)
+            new = tuple(version_ids)
+            if new == issue.fix_versions:
+                return None
+            items, cur = [], issue.fix_versions
+            for v in [x for x in cur if x not in new]:
+                nxt = tuple(x for x in cur if x != v)
+                items.append(ChangeItem(F_FIX_VERSIONS, cur, nxt))
+                cur = nxt
+            for v in [x for x in new if x not in cur]:
+                nxt = cur + (v,)
+                items.append(ChangeItem(F_FIX_VERSIONS, cur, nxt))
+                cur = nxt
+            items[-1] = ChangeItem(F_FIX_VERSIONS, items[-1].old, new)  # keep the requested order
+            author = self._resolve_user(author)
+            h = self._append_history(issue, author, items)
+            self._issue_updated(issue, author, h)
+            return h
+
+    def set_epic(self, issue_id: str | int, epic_id: int | None, *, author: str | None = None) -> SimHistory | None:
+        with self.lock:
+            issue = self.issue(issue_id)
+            if epic_id == issue.epic:
+                return None
+            if epic_id is not None and self.issues[epic_id].issue_type != EPIC_TYPE:
+                raise ValueError(f"issue {epic_id} is not an epic")
+            author = self._resolve_user(author)
+            h = self._append_history(issue, author, [ChangeItem(F_EPIC, issue.epic, epic_id)])
+            self._issue_updated(issue, author, h)
+            return h
+
+    def _detach_children(self, epic: SimIssue, author: str) -> None:
+        """An epic deleted or moved away takes its children's link with it."""
+        for child in list(self.live_issues()):
+            if child.epic == epic.nid and child.nid != epic.nid:
+                self.set_epic(child.nid, None, author=author)
+
+    def create_version(self, project_key: str, name: str, *, start: date | None = None,
+                       release: date | None = None) -> SimVersion:
+        with self.lock:
+            v = SimVersion(self._next_version, project_key, name, start=start, release=release)
+            self._next_version += 1
+            self.versions[v.id] = v
+            self.version += 1
+            self._event("jira:version_created", SERVICE_USER.id, version_id=v.id)
+            return v
+
+    def release_version(self, version_id: int, *, on: date | None = None) -> SimVersion:
+        with self.lock:
+            v = self.versions[version_id]
+            v.released, v.release = True, on or v.release or self.now.date()
+            self.version += 1
+            self._event("jira:version_released", SERVICE_USER.id, version_id=v.id)
+            return v
+
+    def update_version(self, version_id: int, *, release: date | None = None, start: date | None = None,
+                       name: str | None = None) -> SimVersion:
+        with self.lock:
+            v = self.versions[version_id]
+            v.release = release if release is not None else v.release
+            v.start = start if start is not None else v.start
+            v.name = name if name is not None else v.name
+            self.version += 1
+            self._event("jira:version_updated", SERVICE_USER.id, version_id=v.id)
+            return v
+
+    def delete_version(self, version_id: int) -> SimVersion:
+        """Jira removes a deleted version from every issue's fix versions."""
+        with self.lock:
+            v = self.versions[version_id]
+            for issue in list(self.live_issues()):
+                if version_id in issue.fix_versions:
+                    self.set_fix_versions(issue.nid, tuple(x for x in issue.fix_versions if x != version_id))
+            v.deleted = True
+            self.version += 1
+            self._event("jira:version_deleted", SERVICE_USER.id, version_id=v.id)
+            return v
+
+    def mutate_plans(self, rng_seed: int, fraction: float = 0.05) -> list[JiraEvent]:
+        """Plan changes (issue 9) apart from `mutate`, on their own random stream: reassignments,
+        fix versions changed, epics linked and unlinked, a version released, one created."""
+        rng = random.Random(f"{rng_seed}:plans")
+        with self.lock:
+            first = len(self.events)
+            live = sorted(i.nid for i in self.live_issues() if i.issue_type != EPIC_TYPE)
+            user_ids = [u for u in self.users if u != SERVICE_USER.id]
+            for nid in rng.sample(live, min(len(live), max(1, round(len(live) * fraction)))):
+                issue = self.issues[nid]
+                action = rng.choice(("assign", "assign", "versions", "epic"))
+                author = rng.choice(user_ids)
+                if action == "assign":
+                    self.set_assignee(nid, rng.choice([u for u in user_ids if u != issue.assignee] + [None]),
+                                      author=author)
+                elif action == "versions":
+                    open_ = [v.id for v in self.project_versions(issue.project_key) if not v.released]
+                    self.set_fix_versions(nid, tuple(rng.sample(open_, rng.randint(0, min(1, len(open_))))),
+                                          author=author)
+                else:
+                    epics = [i.nid for i in self.live_issues()
+                             if i.issue_type == EPIC_TYPE and i.project_key == issue.project_key]
+                    self.set_epic(nid, rng.choice(epics + [None]) if epics else None, author=author)
+            for k in sorted(self.projects):
+                due = sorted((v for v in self.project_versions(k) if not v.released and v.release),
+                             key=lambda v: v.id)
+                if due and rng.random() < 0.5:
+                    self.release_version(due[0].id, on=self.now.date())
+            k = rng.choice(sorted(self.projects))
+            self.create_version(k, f"{len(self.project_versions(k)) + 1}.0-next",
+                                start=self.now.date() + timedelta(days=7))
+            return self.events[first:]
 
     def create_sprint(self, board_id: int, name: str, *, goal: str = "") -> SimSprint:
         with self.lock:

@@ -38,7 +38,7 @@ LABELS = (("bug", "red"), ("P1", "orange"), ("P2", "yellow"), ("P3", "green"), (
 CARD_ACTION_TYPES = frozenset({
     "createCard", "copyCard", "convertToCardFromCheckItem", "emailCard", "updateCard", "moveCardToBoard",
     "moveCardFromBoard", "deleteCard", "commentCard", "updateCustomFieldItem", "addLabelToCard",
-    "removeLabelFromCard", "deleteComment",
+    "removeLabelFromCard", "deleteComment", "addMemberToCard", "removeMemberFromCard",
 })
 
 
@@ -393,6 +393,86 @@ class TrelloWorld:
             return self._log(board, "removeLabelFromCard", at, self._member(None), data,
                              "action_remove_label_from_card", card)
 
+    def add_member_to_card(self, card_id: str, member_id: str, *, at: datetime | None = None,
+                           by: str | None = None) -> dict[str, Any] | None:
+        """`addMemberToCard`; None when the member is on the card already (Trello refuses)."""
+        with self.lock:
+            card, board = self._live(card_id)
+            if member_id in card.member_ids:
+                return None
+            card.member_ids.append(member_id)
+            return self._member_action(card, board, "addMemberToCard", member_id, at, by,
+                                       "action_add_member_to_card")
+
+    def remove_member_from_card(self, card_id: str, member_id: str, *, at: datetime | None = None,
+                                by: str | None = None) -> dict[str, Any] | None:
+        with self.lock:
+            card, board = self._live(card_id)
+            if member_id not in card.member_ids:
+                return None
+            card.member_ids.remove(member_id)
+            return self._member_action(card, board, "removeMemberFromCard", member_id, at, by,
+                                       "action_remove_member_from_card")
+
+    def _member_action(self, card: Card, board: Board, kind: str, member_id: str, at: datetime | None,
+                       by: str | None, key: str) -> dict[str, Any]:
+        at = self._tick(at)
+        member = self.members[member_id]
+        # A scripted past `at` must not move the card's or board's last activity backwards.
+        card_last, board_last = card.date_last_activity, board.date_last_activity
+        data: dict[str, Any] = {"card": self._card_ref(card), "board": board.ref(), "idMember": member.id,
+                                "member": {"id": member.id, "name": member.full_name}}
+        if kind == "removeMemberFromCard":
+            data["deactivated"] = False
+        action = self._log(board, kind, at, self.members[by] if by else member, data, key, card)
+        action["member"] = member.public()
+        card.date_last_activity = max(filter(None, (card_last, at)))
+        board.date_last_activity = max(filter(None, (board_last, at)))
+        return action
+
+    def _plan_members(self, rng: random.Random) -> None:
+        """Card members and their history, after the rest of the world and on their own random
+        stream (the rest of the world stays as it was): most cards get one to three members soon
+        after creation, some change hands later."""
+        ids = sorted(self.members)
+        end = self.now - timedelta(minutes=2)
+        for card in sorted(self.cards.values(), key=lambda c: c.id):
+            if card.deleted or rng.random() < 0.2:
+                continue
+            created = datetime.fromtimestamp(int(card.id[:8], 16), tz=UTC)
+            last = card.date_last_activity or end
+            if last <= created + timedelta(seconds=10):
+                continue
+            at = created + (last - created) * rng.uniform(0.01, 0.2)
+            for m in rng.sample(ids, rng.choices([1, 2, 3], [60, 30, 10])[0]):
+                at += timedelta(seconds=rng.uniform(1, 600))
+                self.add_member_to_card(card.id, m, at=min(at, end))
+            if rng.random() < 0.3:
+                when = min(at + (last - at) * rng.uniform(0.1, 0.9), end)
+                self.remove_member_from_card(card.id, rng.choice(card.member_ids), at=when)
+                newcomer = rng.choice(ids)
+                if newcomer not in card.member_ids:
+                    self.add_member_to_card(card.id, newcomer, at=min(when + timedelta(seconds=30), end))
+
+    def mutate_members(self, seed: int, n: int = 5) -> list[dict[str, Any]]:
+        """Reassignments on the world's clock, on their own random stream: a member joins or
+        leaves a live card."""
+        rng = random.Random(f"{seed}:members")
+        out: list[dict[str, Any]] = []
+        with self.lock:
+            live = sorted((c for c in self.cards.values() if not c.deleted and not c.closed), key=lambda c: c.id)
+            for _ in range(n):
+                if not live:
+                    break
+                card = rng.choice(live)
+                self.now += timedelta(seconds=rng.randint(30, 900))
+                m = rng.choice(sorted(self.members))
+                action = (self.remove_member_from_card(card.id, m, at=self.now) if m in card.member_ids
+                          else self.add_member_to_card(card.id, m, at=self.now))
+                if action is not None:
+                    out.append(action)
+        return out
+
     def delete_card(self, card_id: str, *, at: datetime | None = None) -> dict[str, Any]:
         with self.lock:
             card, board = self._live(card_id)
@@ -518,6 +598,7 @@ class TrelloWorld:
             world._plan_now = at
             fn()
         world._plan_now = None
+        world._plan_members(random.Random(f"{seed}:members"))
         return world
 
     _plan_now: datetime | None = None

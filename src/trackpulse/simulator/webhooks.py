@@ -108,6 +108,10 @@ def jira_webhook_payload(world: JiraWorld, renderer: JiraRenderer, event: JiraEv
         assert event.sprint_id is not None
         base["sprint"] = renderer.agile_sprint(world.sprints[event.sprint_id])
         return base
+    if event.name.startswith("jira:version_"):
+        assert event.version_id is not None
+        base["version"] = renderer.version(world.versions[event.version_id])
+        return base
     if event.name.startswith("worklog_"):
         assert event.worklog_id is not None
         base["worklog"] = renderer.worklog(world.worklogs[event.worklog_id])

@@ -116,6 +116,11 @@ class Item(SQLModel, table=True):
     deleted: bool = False
     deleted_at: datetime | None = _ts()
     raw: dict[str, Any] | None = _json()
+    # Revision 0007 (METRICS.md §9, §13): current assignee display names, fix version ids, epic key.
+    assignees: list[str] | None = _json()
+    fix_versions: list[str] | None = _json()
+    epic: str | None = None
+    is_epic: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class History(SQLModel, table=True):
@@ -163,6 +168,35 @@ class EstimateChange(SQLModel, table=True):
     at: datetime = _ts(nullable=False)
     from_points: float | None = None
     to_points: float | None = None
+
+
+class AssigneeChange(SQLModel, table=True):
+    """A change of an item's assignee set as a delta of display names (revision 0007)."""
+
+    __tablename__ = "assignee_change"
+    source: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    history_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    at: datetime = _ts(nullable=False)
+    added: list[str] | None = _json()
+    removed: list[str] | None = _json()
+
+
+class Version(SQLModel, table=True):
+    """A Jira project version (revision 0007), with its raw JSON; dates are "YYYY-MM-DD" days."""
+
+    __tablename__ = "version"
+    source: str = Field(primary_key=True)
+    version_id: str = Field(primary_key=True)
+    project: str
+    name: str
+    start: str | None = None
+    release_date: str | None = None
+    released: bool = False
+    archived: bool = False
+    deleted: bool = False
+    raw: dict[str, Any] | None = _json()
 
 
 class Worklog(SQLModel, table=True):
@@ -293,7 +327,7 @@ class JobLease(SQLModel, table=True):
 
 ALL_TABLES = [
     SourceState, SyncCursor, Project, StatusDef, Item, History, Transition, SprintChange,
-    EstimateChange, Worklog, Comment, Board, Sprint, WebhookDelivery, DigestFiring, JobRun, JobLease,
+    EstimateChange, AssigneeChange, Version, Worklog, Comment, Board, Sprint, WebhookDelivery, DigestFiring, JobRun, JobLease,
 ]
 
 

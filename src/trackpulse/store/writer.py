@@ -28,8 +28,10 @@ from trackpulse.records import (
     ProjectRecord,
     SprintRecord,
     StatusRecord,
+    VersionRecord,
 )
 from trackpulse.store.models import (
+    AssigneeChange,
     Board,
     Comment,
     EstimateChange,
@@ -42,6 +44,7 @@ from trackpulse.store.models import (
     StatusDef,
     SyncCursor,
     Transition,
+    Version,
     Worklog,
 )
 
@@ -117,7 +120,8 @@ def _row(record: Any, **extra: Any) -> dict[str, Any]:
 def _item_row(source: str, bundle: ItemBundle) -> dict[str, Any]:
     item = bundle.item
     assert item is not None
-    return _row(item, sprint_ids=list(item.sprint_ids), source=source, deleted=False, deleted_at=None)
+    return _row(item, sprint_ids=list(item.sprint_ids), assignees=list(item.assignees),
+                fix_versions=list(item.fix_versions), source=source, deleted=False, deleted_at=None)
 
 
 def apply_bundles(session: Session, source: str, bundles: Sequence[ItemBundle]) -> None:
@@ -130,6 +134,7 @@ def apply_bundles(session: Session, source: str, bundles: Sequence[ItemBundle]) 
     transitions: list[dict[str, Any]] = []
     sprint_changes: list[dict[str, Any]] = []
     estimates: list[dict[str, Any]] = []
+    assignee_changes: list[dict[str, Any]] = []
     for b in bundles:
         for h in b.histories or ():
             base = {"source": source, "item_id": h.item_id, "history_id": h.history_id}
@@ -140,7 +145,12 @@ def apply_bundles(session: Session, source: str, bundles: Sequence[ItemBundle]) 
                  "to_sprint_ids": list(s.to_sprint_ids)} for s in h.sprint_changes
             ]
             estimates += [_row(e, **base) for e in h.estimate_changes]
+            assignee_changes += [
+                {**base, "seq": a.seq, "at": a.at, "added": list(a.added), "removed": list(a.removed)}
+                for a in h.assignee_changes
+            ]
     upsert(session, History, histories, update=[])
+    upsert(session, AssigneeChange, assignee_changes, update=[])
     upsert(session, Transition, transitions, update=[])
     upsert(session, SprintChange, sprint_changes, update=[])
     upsert(session, EstimateChange, estimates, update=[])
@@ -260,6 +270,25 @@ def upsert_boards(session: Session, source: str, boards: Sequence[BoardRecord]) 
 
 def upsert_sprints(session: Session, source: str, sprints: Sequence[SprintRecord]) -> None:
     upsert(session, Sprint, [{**asdict(s), "source": source} for s in sprints])
+
+
+def upsert_versions(session: Session, source: str, versions: Sequence[VersionRecord]) -> None:
+    """Versions as the tracker lists them now (a listed version is live again)."""
+    upsert(session, Version, [{**_row(v), "source": source, "deleted": False} for v in versions])
+
+
+def delete_versions(session: Session, source: str, version_ids: Iterable[str]) -> None:
+    ids = list(version_ids)
+    if ids:
+        session.execute(sa.update(Version).where(col(Version.source) == source, col(Version.version_id).in_(ids))
+                        .values(deleted=True))
+
+
+def reconcile_versions(session: Session, source: str, project: str, alive_ids: set[str]) -> None:
+    """After a project's complete version list: its stored versions not in it are deleted."""
+    stored = session.execute(sa.select(col(Version.version_id)).where(
+        col(Version.source) == source, col(Version.project) == project, col(Version.deleted).is_(False))).scalars()
+    delete_versions(session, source, [v for v in stored if v not in alive_ids])
 
 
 def delete_sprints(session: Session, source: str, sprint_ids: Iterable[str]) -> None:
