@@ -190,3 +190,18 @@ def test_two_processes_firing_the_same_digest_send_it_once(store: Store, smtp: S
     assert len(smtp.received) == 1
     deliveries, firings = _rows(store)
     assert [d.status for d in deliveries] == ["sent"] and len(firings) == 1
+
+
+def test_alerts_history_shows_each_digest_sending_and_its_failures(store: Store, smtp: SmtpReceiver) -> None:
+    from trackpulse.delivery.history import history_rows
+
+    cfg, data = _setup(store, smtp)
+    assert send_digest(cfg, store, "weekly", scheduled_for=AS_OF, data=data).sent
+    smtp.refuse("550 5.7.1 relaying denied")
+    later = AS_OF + timedelta(days=7)
+    send_digest(cfg, store, "weekly", scheduled_for=later, data=data)
+    digests = [e for e in history_rows(store, 10) if e["when"] == "digest"]
+    assert [[(d["target"], d["status"]) for d in e["deliveries"]] for e in digests] == \
+        [[("pmo-mail", "failed")], [("pmo-mail", "sent")]]  # newest first
+    assert "550" in (digests[0]["deliveries"][0]["answer"] or "")
+    assert digests[0]["rule"] == "weekly"
