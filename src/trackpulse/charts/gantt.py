@@ -48,8 +48,9 @@ def gantt_chart(bars: Sequence[Mapping[str, Any]], lang: str, *, today: datetime
             start = parse_instant(b["start"])
             end = parse_instant(b["end"]) if b["end"] else None
             planned_end = end or today
-            ax.barh(y, date2num(planned_end) - date2num(start), left=date2num(start), height=0.5,
-                    color=OKABE_ITO["green"] if b["done"] else OKABE_ITO["blue"])
+            main = ax.barh(y, date2num(planned_end) - date2num(start), left=date2num(start), height=0.5,
+                           color=OKABE_ITO["green"] if b["done"] else OKABE_ITO["blue"])
+            main.patches[0].set_gid(f"gantt-bar-{i}")  # stable SVG ids for the dashboard and its tests
             if not b["done"] and b["forecast"]:
                 fc = parse_instant(b["forecast"])
                 if fc > planned_end:
