@@ -172,6 +172,7 @@ def _page(request: Request, tab: str) -> Response:
         report=view.report, window=window, windows=WINDOWS, charts=svgs, status=_sync_rows(state, lang, view),
         rows=TABLE_ROWS, lang_link=f"{request.url.path}?{_query(window, view.projects, lang='en' if lang == 'zh' else 'zh')}",
         csv_link="/api/metrics?format=csv&section=projects",
+        breach_rows=_breaches(view.clocks),
         kpi_rows=[{"kpi": k.get("name"), **k} for k in view.report.get("kpis", [])],
         people_rows=[{"source": p["source"], "project": p["project"], **(p.get("people") or {})}
                      for p in view.report.get("projects", [])],
@@ -179,6 +180,13 @@ def _page(request: Request, tab: str) -> Response:
                        for p in view.report.get("projects", []) if p.get("forecast")],
     )
     return _remember_lang(request, HTMLResponse(body))
+
+
+def _breaches(clocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Open breaches, newest first, then clocks at risk: what a team lead acts on today."""
+    breached = sorted((c for c in clocks if c["status"] == "breached"), key=lambda c: c["breached_at"] or "",
+                      reverse=True)
+    return breached + [c for c in clocks if c["status"] == "at_risk"]
 
 
 def _cached_svg(view: DashboardView, spec: ChartSpec, lang: str) -> Any:
