@@ -19,6 +19,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "dash-token-5f3a"
+WEBHOOK_SECRET = "dash-hook-secret"
 SCRIPT_KEY = "ABC-<script>alert(1)</script>"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +39,8 @@ class Served:
     jira_url: str  # the simulator's URL (item links point there)
     cfg: Any
     script_item: str  # the key of the item renamed to SCRIPT_KEY (before renaming)
+    world: Any = None  # the simulator's JiraWorld
+    app: Any = None  # the trackpulse app (its webhook queue)
 
 
 @contextmanager
@@ -62,7 +65,8 @@ def served_world(tmp: Path) -> Iterator[Served]:
             "store": {"url": f"sqlite:///{tmp}/dash.db"},
             "server": {"token": TOKEN},
             "sources": [{"name": "acme", "kind": "jira", "url": jira_url, "email": "sim@example.com",
-                         "token": "sim-token", "projects": sorted(world.projects)}],
+                         "token": "sim-token", "projects": sorted(world.projects),
+                         "webhook_secret": WEBHOOK_SECRET}],
             "sla": {"policies": [{"name": "all", "resolution_hours": 24}]},
         })
         store = open_store(cfg.store.url)
@@ -76,7 +80,7 @@ def served_world(tmp: Path) -> Iterator[Served]:
         app = create_app(cfg, store)
         try:
             with serve_in_thread(app) as base:
-                yield Served(base, jira_url, cfg, victim)
+                yield Served(base, jira_url, cfg, victim, world, app)
         finally:
             close_app(app)
 
