@@ -153,6 +153,9 @@ def _guard(request: Request) -> Response | None:
         return RedirectResponse("/login", status_code=303)
     if _signed_in(request):
         return None
+    if _bearer(request) is not None:  # a script with a wrong token: a plain refusal, not a login page
+        raise HTTPException(status_code=401, detail="missing or wrong bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
     return RedirectResponse("/login", status_code=303)
 
 
