@@ -48,8 +48,9 @@ def served_world(tmp: Path) -> Iterator[Served]:
     """A Jira Cloud simulator world (2 projects, 6 closed sprints each) synced into SQLite, with
     an SLA policy that breaches every item open longer than a day; then one breached item's key
     is set to a `<script>` tag, as a hostile tracker could send it; then trackpulse serves it."""
-    from trackpulse.config import parse_config
     from trackpulse.jobs.sync import sync_source
+
+    from trackpulse.config import parse_config
     from trackpulse.reports import compute_report
     from trackpulse.server.app import close_app, create_app
     from trackpulse.simulator.jira_app import create_jira_app

@@ -4,15 +4,20 @@ served by uvicorn on 127.0.0.1 over a synced Jira simulator world."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-
 from dashboard_support import (
-    SCRIPT_KEY, TOKEN, Served, chromium, login, needs_chromium, screenshot_dir, served_world,
+    SCRIPT_KEY,
+    TOKEN,
+    Served,
+    chromium,
+    login,
+    needs_chromium,
+    screenshot_dir,
+    served_world,
 )
 
 pytestmark = needs_chromium

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from dashboard_support import chromium, needs_chromium, screenshot_dir
 
 pytestmark = needs_chromium

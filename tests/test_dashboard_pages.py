@@ -7,11 +7,9 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-
 from dashboard_support import SCRIPT_KEY, TOKEN, WEBHOOK_SECRET, Served, served_world
 
 TABS = ["/", "/sprints", "/flow", "/schedule", "/people", "/sync"]
@@ -106,7 +104,7 @@ def test_a_webhook_invalidates_the_cached_dashboard(browser_like: httpx.Client, 
     from trackpulse.simulator.webhooks import jira_build_delivery, jira_deliver, jira_webhook_payload
 
     before = browser_like.get("/").text
-    wip = re.findall(r'<section class="card" id="wip">.*?</section>', before, re.S)[0]
+    wip = re.findall(r'<section class="card" id="wip">.*?</section>', before, re.DOTALL)[0]
     keys = re.findall(r'rel="noreferrer">([A-Z]+-\d+)</a>', wip)
     assert keys
     issue = next(i for i in served.world.live_issues() if i.key == keys[0])
@@ -122,7 +120,7 @@ def test_a_webhook_invalidates_the_cached_dashboard(browser_like: httpx.Client, 
     assert statuses and set(statuses) <= {200, 202}
     assert served.app.state.webhooks.wait_idle(30)
     after = browser_like.get("/").text
-    wip_after = re.findall(r'<section class="card" id="wip">.*?</section>', after, re.S)[0]
+    wip_after = re.findall(r'<section class="card" id="wip">.*?</section>', after, re.DOTALL)[0]
     assert f">{keys[0]}</a>" not in wip_after
 
 

@@ -278,7 +278,9 @@ def metrics_doc() -> Response:
     text = _metrics_doc()
     if text is None:
         return HTMLResponse("<p>docs/metrics.md is part of the trackpulse source repository.</p>", status_code=404)
-    out, seen, block = [], set(), []
+    out: list[str] = []
+    seen: set[str] = set()
+    block: list[str] = []
 
     def flush() -> None:
         if block:

@@ -63,7 +63,7 @@ class WindowChoice:
 def parse_window(name: str | None, since: str | None, until: str | None) -> tuple[WindowName, str, str]:
     """The window selector's query parameters, normalised (unknown names fall back to 30 days;
     custom dates that are not ISO dates are dropped)."""
-    chosen: WindowName = name if name in WINDOWS else "30d"  # type: ignore[assignment]
+    chosen: WindowName = name if name in WINDOWS else "30d"
     def ok(text: str | None) -> str:
         try:
             return date.fromisoformat(text).isoformat() if text else ""
@@ -124,7 +124,7 @@ class DashboardCache:
     def view(self, window: tuple[WindowName, str, str], projects: Sequence[str]) -> DashboardView:
         counter = change_counter(self.store)
         key = (counter, window, tuple(sorted(projects)))
-        return self._views.get(key, lambda: self._build(counter, window, list(projects)))  # type: ignore[no-any-return]
+        return self._views.get(key, lambda: self._build(counter, window, list(projects)))
 
     def _input(self, counter: tuple[Any, ...]) -> tuple[MetricsInput, dict[tuple[str, str], str]]:
         from trackpulse.metrics.load import load_input
@@ -134,7 +134,7 @@ class DashboardCache:
             inp = load_input(self.store, self.cfg, sources=sources or None)
             return inp, _item_urls(self.cfg, self.store)
 
-        return self._inputs.get(counter, load)  # type: ignore[no-any-return]
+        return self._inputs.get(counter, load)
 
     def _build(self, counter: tuple[Any, ...], window: tuple[WindowName, str, str],
                projects: list[str]) -> DashboardView:
