@@ -24,7 +24,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from trackpulse.i18n import LANGUAGES, fmt_number, t
-from trackpulse.reports import build_status
 from trackpulse.server.auth import _bearer, _configured_token
 from trackpulse.server.dashboard_charts import TABS, ChartSpec, chart_specs, png_bytes, svg_markup
 from trackpulse.server.dashboard_data import WINDOWS, DashboardCache, DashboardView, parse_window
@@ -163,7 +162,6 @@ def _page(request: Request, tab: str) -> Response:
     if (denied := _guard(request)) is not None:
         return denied
     _, cache = _parts(request)
-    state: ServerState = request.app.state.tp
     lang = _lang(request)
     window, projects = _selection(request)
     view = cache.view(window, projects)
@@ -172,10 +170,10 @@ def _page(request: Request, tab: str) -> Response:
     query = _query(window, view.projects)
     body = _render(
         "dashboard.html", lang, tab=tab, tabs=TABS, tab_paths=TAB_PATHS, query=query, view=view,
-        report=view.report, window=window, windows=WINDOWS, charts=svgs, status=_sync_rows(state, lang, view),
+        report=view.report, window=window, windows=WINDOWS, charts=svgs, status=_sync_rows(cache.status(), lang) if tab == "sync" else [],
         rows=TABLE_ROWS, lang_link=f"{request.url.path}?{_query(window, view.projects, lang='en' if lang == 'zh' else 'zh')}",
         csv_link="/api/metrics?format=csv&section=projects",
-        breach_rows=_breaches(view.clocks),
+        breach_rows=_memo(view, "breaches", lambda: _breaches(view.clocks)) if tab == "overview" else [],
         kpi_rows=[{"kpi": k.get("name"), **k} for k in view.report.get("kpis", [])],
         people_rows=[{"source": p["source"], "project": p["project"], **(p.get("people") or {})}
                      for p in view.report.get("projects", [])],
@@ -183,6 +181,13 @@ def _page(request: Request, tab: str) -> Response:
                        for p in view.report.get("projects", []) if p.get("forecast")],
     )
     return _remember_lang(request, HTMLResponse(body))
+
+
+def _memo(view: DashboardView, key: str, build: Any) -> Any:
+    with view.charts_lock:
+        if key not in view.charts:
+            view.charts[key] = build()
+        return view.charts[key]
 
 
 def _breaches(clocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -211,13 +216,13 @@ def _age(iso: str | None, now: datetime, lang: str) -> str:
     return f"{fmt_number(hours / 24, lang)} d" if hours >= 48 else f"{fmt_number(hours, lang)} h"
 
 
-def _sync_rows(state: ServerState, lang: str, view: DashboardView) -> list[dict[str, Any]]:
+def _sync_rows(status: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     return [{"source": s["name"], "kind": s["kind"], "last_sync": s["last_run_finished"] or t("server.never", lang),
              "age": _age(s["last_run_finished"], now, lang), "last_error": s["last_error"],
              "items": s["counts"]["items"], "webhooks_pending": s["counts"]["webhooks_pending"],
              "webhooks_failed": s["counts"]["webhooks_failed"]}
-            for s in build_status(state.cfg, state.store)["sources"]]
+            for s in status["sources"]]
 
 
 @router.get("/", response_class=HTMLResponse)

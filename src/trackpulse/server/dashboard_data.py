@@ -39,16 +39,18 @@ SPRINT_FALLBACK_DAYS = 14
 
 
 def change_counter(store: Store) -> tuple[Any, ...]:
-    """A cheap probe that changes whenever a sync run or an applied webhook changed the store:
-    item count and newest `updated`, applied webhook count and newest `processed_at`, newest
-    finished sync run. Indexed columns and counts only, a few milliseconds on 20,000 items."""
+    """A cheap probe that changes whenever a sync run or a webhook changed the store: item count
+    and newest `updated`, webhook deliveries received and the newest `processed_at`, newest
+    finished sync run. Counts over narrow indexes and maxima of indexed columns (revision 0011),
+    about a millisecond on 20,000 items."""
     with store.session() as s:
-        items = s.execute(sa.select(sa.func.count(), sa.func.max(col(Item.updated)))).one()
-        hooks = s.execute(sa.select(sa.func.count(col(WebhookDelivery.processed_at)),
-                                    sa.func.max(col(WebhookDelivery.processed_at)))).one()
+        items = s.execute(sa.select(sa.func.count()).select_from(Item)).one()
+        newest = s.execute(sa.select(sa.func.max(col(Item.updated)))).one()
+        hooks = s.execute(sa.select(sa.func.count()).select_from(WebhookDelivery)).one()
+        applied = s.execute(sa.select(sa.func.max(col(WebhookDelivery.processed_at)))).one()
         runs = s.execute(sa.select(sa.func.max(col(SourceState.last_run_finished)),
                                    sa.func.count())).one()
-    return (*items, *hooks, *runs)
+    return (*items, *newest, *hooks, *applied, *runs)
 
 
 @dataclass(frozen=True)
@@ -119,12 +121,20 @@ class DashboardCache:
         self.cfg, self.store = cfg, store
         self._inputs = _Lru(2)
         self._views = _Lru(32)
+        self._status = _Lru(2)
         self._build_lock = threading.Lock()  # one cold build at a time: two would double the memory
 
     def view(self, window: tuple[WindowName, str, str], projects: Sequence[str]) -> DashboardView:
         counter = change_counter(self.store)
         key = (counter, window, tuple(sorted(projects)))
         return self._views.get(key, lambda: self._build(counter, window, list(projects)))
+
+    def status(self) -> dict[str, Any]:
+        """`build_status` (300 ms on 20,000 items: it counts every table) per change counter."""
+        from trackpulse.reports import build_status
+
+        return self._status.get(change_counter(self.store),  # type: ignore[no-any-return]
+                                lambda: build_status(self.cfg, self.store))
 
     def _input(self, counter: tuple[Any, ...]) -> tuple[MetricsInput, dict[tuple[str, str], str]]:
         from trackpulse.metrics.load import load_input
