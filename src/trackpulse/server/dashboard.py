@@ -216,9 +216,14 @@ def _age(iso: str | None, now: datetime, lang: str) -> str:
     return f"{fmt_number(hours / 24, lang)} d" if hours >= 48 else f"{fmt_number(hours, lang)} h"
 
 
+def _second(iso: str | None) -> str | None:
+    """An instant to the second (the status document keeps microseconds)."""
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%dT%H:%M:%SZ") if iso else None
+
+
 def _sync_rows(status: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    return [{"source": s["name"], "kind": s["kind"], "last_sync": s["last_run_finished"] or t("server.never", lang),
+    return [{"source": s["name"], "kind": s["kind"], "last_sync": _second(s["last_run_finished"]) or t("server.never", lang),
              "age": _age(s["last_run_finished"], now, lang), "last_error": s["last_error"],
              "items": s["counts"]["items"], "webhooks_pending": s["counts"]["webhooks_pending"],
              "webhooks_failed": s["counts"]["webhooks_failed"]}
