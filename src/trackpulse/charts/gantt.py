@@ -48,13 +48,15 @@ def gantt_chart(bars: Sequence[Mapping[str, Any]], lang: str, *, today: datetime
             start = parse_instant(b["start"])
             end = parse_instant(b["end"]) if b["end"] else None
             planned_end = end or today
-            ax.barh(y, date2num(planned_end) - date2num(start), left=date2num(start), height=0.5,
-                    color=OKABE_ITO["green"] if b["done"] else OKABE_ITO["blue"])
+            main = ax.barh(y, date2num(planned_end) - date2num(start), left=date2num(start), height=0.5,
+                           color=OKABE_ITO["green"] if b["done"] else OKABE_ITO["blue"])
+            main.patches[0].set_gid(f"gantt-bar-{i}")  # stable SVG ids for the dashboard and its tests
             if not b["done"] and b["forecast"]:
                 fc = parse_instant(b["forecast"])
                 if fc > planned_end:
-                    ax.barh(y, date2num(fc) - date2num(planned_end), left=date2num(planned_end), height=0.5,
-                            color="white", edgecolor=OKABE_ITO["orange"], hatch="///")
+                    ext = ax.barh(y, date2num(fc) - date2num(planned_end), left=date2num(planned_end), height=0.5,
+                                  color="white", edgecolor=OKABE_ITO["orange"], hatch="///")
+                    ext.patches[0].set_gid(f"gantt-forecast-{i}")
         ax.axvline(date2num(today), color=OKABE_ITO["vermillion"], linestyle="--", label=t("charts.today", lang))
         ax.set_yticks(range(len(bars)), [b["label"] for b in bars][::-1])
         ax.set_xlim(left=min(date2num(parse_instant(b["start"])) for b in bars) - 1,

@@ -26,8 +26,12 @@ def velocity_chart(sprints: Sequence[Mapping[str, Any]], lang: str, *, title: st
         x = np.arange(len(closed))
         committed = [s["committed_points"] or 0.0 for s in closed]
         completed = [s["completed_points"] or 0.0 for s in closed]
-        ax.bar(x - 0.2, committed, 0.4, label=t("charts.committed", lang), color=OKABE_ITO["sky"])
-        ax.bar(x + 0.2, completed, 0.4, label=t("charts.completed", lang), color=OKABE_ITO["blue"])
+        bars = (ax.bar(x - 0.2, committed, 0.4, label=t("charts.committed", lang), color=OKABE_ITO["sky"]),
+                ax.bar(x + 0.2, completed, 0.4, label=t("charts.completed", lang), color=OKABE_ITO["blue"]))
+        # Stable SVG ids, so the dashboard can annotate each bar and tests can read it back.
+        for kind, container in zip(("committed", "completed"), bars, strict=True):
+            for i, patch in enumerate(container.patches):
+                patch.set_gid(f"velocity-{kind}-{i}")
         ax.set_xticks(x, [s["name"] for s in closed], rotation=20, ha="right")
         ax.set_ylabel(t("charts.points", lang))
         ax.set_title(title or t("charts.velocity_title", lang))

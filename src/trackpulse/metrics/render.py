@@ -8,6 +8,7 @@ Reads only the JSON-shaped dicts that `report` builds, so what a person sees and
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -208,6 +209,19 @@ def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def section_csv(report: Mapping[str, Any], extras: Mapping[str, Any] | None, name: str) -> str:
+    """One section as CSV text, flattened like `write_csv` (the API's `?format=csv`)."""
+    rows = report.get(name, []) if name in REPORT_SECTIONS else (extras or {}).get(name, [])
+    flat = [_flatten(r) for r in rows]
+    header = list(flat[0]) if flat else _EMPTY_HEADERS.get(name, [])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore")
+    writer.writeheader()
+    for r in flat:
+        writer.writerow({k: "" if v is None else v for k, v in r.items()})
+    return buf.getvalue()
 
 
 def write_csv(report: Mapping[str, Any], extras: Mapping[str, Any] | None, directory: str | Path) -> list[Path]:

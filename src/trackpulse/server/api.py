@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from trackpulse.errors import TrackpulseError
-from trackpulse.reports import BadInstant, build_status, compute_report, parse_instant
+from trackpulse.metrics.render import EXTRA_SECTIONS, REPORT_SECTIONS, section_csv
+from trackpulse.reports import (
+    BadInstant,
+    build_status,
+    compute_report,
+    compute_report_and_extras,
+    parse_instant,
+)
 from trackpulse.server.auth import require_token
 from trackpulse.server.state import ServerState
 from trackpulse.server.webhook_queue import delivery_counts, failed_deliveries
@@ -34,8 +41,11 @@ def api_metrics(
     since: str | None = Query(None),
     until: str | None = Query(None),
     source: str | None = Query(None),
-) -> dict[str, Any]:
-    """Same document as `trackpulse metrics --json` with the same options."""
+    format: str = Query("json", description="json, or csv: one section (`section`) as CSV"),
+    section: str = Query("projects", description="with format=csv: a report or extra section"),
+) -> Any:
+    """Same document as `trackpulse metrics --json` with the same options; `format=csv` gives
+    one section as CSV, flattened as `trackpulse metrics --csv` writes it."""
     state = _state(request)
     try:
         as_of_ts = parse_instant(as_of, "as_of")
@@ -45,9 +55,20 @@ def api_metrics(
         raise HTTPException(status_code=400, detail=exc.one_line()) from None
     if source and source not in {s.name for s in state.cfg.sources}:
         raise HTTPException(status_code=404, detail=f"no source named {source!r}")
+    if format not in ("json", "csv"):
+        raise HTTPException(status_code=400, detail=f"format: {format!r} is not json or csv")
+    if format == "csv" and section not in (*REPORT_SECTIONS, *EXTRA_SECTIONS):
+        raise HTTPException(status_code=400, detail=f"section: {section!r} is not one of "
+                                                    + ", ".join((*REPORT_SECTIONS, *EXTRA_SECTIONS)))
+    chosen = [source] if source else None
     try:
+        if format == "csv":
+            report, extras = compute_report_and_extras(state.cfg, state.store, as_of=as_of_ts, since=since_ts,
+                                                       until=until_ts, sources=chosen)
+            return Response(section_csv(report, extras, section), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{section}.csv"'})
         return compute_report(state.cfg, state.store, as_of=as_of_ts, since=since_ts, until=until_ts,
-                              sources=[source] if source else None)
+                              sources=chosen)
     except TrackpulseError as exc:
         raise HTTPException(status_code=500, detail=exc.one_line()) from None
 

@@ -107,7 +107,7 @@ class Item(SQLModel, table=True):
     points: float | None = None
     sprint_ids: list[str] | None = _json()
     created: datetime = _ts(nullable=False)
-    updated: datetime = _ts(nullable=False)
+    updated: datetime = _ts(nullable=False, index=True)  # the dashboard's change probe (revision 0011)
     resolved_at: datetime | None = _ts()
     reporter: str | None = None
     reporter_name: str | None = None
@@ -258,7 +258,7 @@ class WebhookDelivery(SQLModel, table=True):
     received_at: datetime = _ts(nullable=False)
     event: str = ""
     body: dict[str, Any] | None = _json()
-    processed_at: datetime | None = _ts()  # applied (or nothing to do) at
+    processed_at: datetime | None = _ts(index=True)  # applied (or nothing to do) at; indexed in 0011
     error: str | None = None  # the last failure, in one line
     # Failure bookkeeping (revision 0002). Pending = neither processed nor failed; a transient
     # failure sets `retry_at` (backoff), a permanent one (or the last allowed try) `failed_at`.
