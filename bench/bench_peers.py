@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import resource
 import tempfile
 import time
 from typing import Any
@@ -58,7 +59,7 @@ def run_library(url: str, profile: str, projects: list[str], out: Any) -> None:
             changelog = getattr(issue, "changelog", None)
             histories += len(getattr(changelog, "histories", []) or [])
     out.send({"seconds": time.perf_counter() - t0, "items": issues, "histories": histories,
-              "call": call, "version": jira.__version__})
+              "call": call, "version": jira.__version__, "cpu": _cpu_seconds()})
 
 
 def run_trackpulse(cfg_json: str, store_url: str, out: Any) -> None:
@@ -75,16 +76,26 @@ def run_trackpulse(cfg_json: str, store_url: str, out: Any) -> None:
     seconds = time.perf_counter() - t0
     store.dispose()
     out.send({"seconds": seconds, "items": result.items, "histories": result.histories,
-              "worklogs": result.worklogs, "comments": result.comments})
+              "worklogs": result.worklogs, "comments": result.comments, "cpu": _cpu_seconds()})
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process so far (user + system), all threads."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def in_child(target: Any, *args: Any) -> dict[str, Any]:
+    """Run `target` in a spawned process; its figures, plus the CPU the simulator (this process's
+    server thread) spent meanwhile: on a shared machine, CPU seconds are steadier than walls."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=target, args=(*args, child))
+    cpu0 = _cpu_seconds()
     proc.start()
     figures: dict[str, Any] = parent.recv()
     proc.join()
+    figures["sim_cpu"] = _cpu_seconds() - cpu0
     return figures
 
 
@@ -132,6 +143,7 @@ def main() -> None:
                 print(f"  wall {lib['seconds']:8.1f} s  requests {lib['requests']:6,}  "
                       f"per item {lib['requests'] / max(1, lib['items']):.4f}  items {lib['items']:,}  "
                       f"histories {lib['histories']:,}  429s {lib['429']}")
+                print(f"  cpu: client {lib['cpu']:.1f} s, simulator {lib['sim_cpu']:.1f} s")
             if "trackpulse" not in skip:
                 cfg = JiraSourceConfig(name="bench", kind="jira", url=url, token=TOKEN, projects=projects,
                                        concurrency=args.concurrency, page_size=args.page_size,
@@ -146,6 +158,7 @@ def main() -> None:
                       f"per item {ours['requests'] / max(1, ours['items']):.4f}  items {ours['items']:,}  "
                       f"histories {ours['histories']:,}  worklogs {ours['worklogs']:,}  "
                       f"comments {ours['comments']:,}  429s {ours['429']}")
+                print(f"  cpu: client {ours['cpu']:.1f} s, simulator {ours['sim_cpu']:.1f} s")
                 for route, n in sorted(stats.snapshot().items(), key=lambda kv: -kv[1])[:6]:
                     print(f"      {n:>7,}  {route}")
             if lib and ours:
