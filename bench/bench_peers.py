@@ -107,7 +107,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100, help="simulator: requests/s per endpoint and method")
     ap.add_argument("--burst", type=int, default=30)
     ap.add_argument("--concurrency", type=int, default=4, help="trackpulse: the source's `concurrency`")
-    ap.add_argument("--page-size", type=int, default=1000, help="trackpulse: the source's `page_size`")
+    ap.add_argument("--page-size", type=int, default=None,
+                    help="trackpulse: the source's `page_size` (default: the configuration's default)")
     ap.add_argument("--profiles", default="dc,cloud")
     ap.add_argument("--skip", default="", help="comma list of runs to skip: library, trackpulse")
     args = ap.parse_args()
@@ -145,15 +146,16 @@ def main() -> None:
                       f"histories {lib['histories']:,}  429s {lib['429']}")
                 print(f"  cpu: client {lib['cpu']:.1f} s, simulator {lib['sim_cpu']:.1f} s")
             if "trackpulse" not in skip:
+                sized = {"page_size": args.page_size} if args.page_size else {}
                 cfg = JiraSourceConfig(name="bench", kind="jira", url=url, token=TOKEN, projects=projects,
-                                       concurrency=args.concurrency, page_size=args.page_size,
+                                       concurrency=args.concurrency, **sized,
                                        **({"email": EMAIL} if profile == "cloud" else {}))
                 cfg_json = json.dumps({**cfg.model_dump(mode="json"), "token": TOKEN})
                 store_url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
                 stats.reset()
                 ours = in_child(run_trackpulse, cfg_json, store_url)
                 ours["requests"], ours["429"] = stats.total, stats.by_status[429]
-                print(f"trackpulse sync --full (concurrency {args.concurrency}, page_size {args.page_size})")
+                print(f"trackpulse sync --full (concurrency {cfg.concurrency}, page_size {cfg.page_size})")
                 print(f"  wall {ours['seconds']:8.1f} s  requests {ours['requests']:6,}  "
                       f"per item {ours['requests'] / max(1, ours['items']):.4f}  items {ours['items']:,}  "
                       f"histories {ours['histories']:,}  worklogs {ours['worklogs']:,}  "

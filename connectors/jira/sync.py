@@ -171,9 +171,7 @@ class _SlicePage:
     slice: int
     last: int  # the slice's progress point once this page commits
     done: bool  # the slice's last page
-    issues: list[dict[str, Any]]
-    histories: dict[str, list[dict[str, Any]] | None]
-    extras: dict[tuple[str, str], Future[list[dict[str, Any]]]]
+    bundles: list[ItemBundle]
 
 
 def _offer(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
@@ -680,10 +678,10 @@ class JiraConnector:
     ) -> None:
         """Read the open slices of `plan` in parallel and commit their pages here, one at a time.
 
-        One reader thread per slice fetches its pages in order and queues them (with their
-        per-issue extras already requested on `pool`); this thread maps and commits each page
-        with the plan, so every slice's progress point only moves over committed pages. While a
-        page is written, the readers fetch the next ones; the queue bounds how far they run ahead.
+        One reader thread per slice fetches its pages in order, requests their per-issue extras
+        on `pool`, maps them and queues them; this thread commits each page with the plan, so
+        every slice's progress point only moves over committed pages. While a page is written,
+        the readers fetch and map the next ones; the queue bounds how far they run ahead.
         A reader's failure stops the others and is raised here, after what was committed."""
         assert plan.slices is not None
         scope = scope_jql(self.cfg)
@@ -704,7 +702,8 @@ class JiraConnector:
                     extras = self._submit_extras(pool, issues, histories, feed_covers_worklogs=_never)
                     if issues:
                         last = max(int(i["id"]) for i in issues)
-                    if not _offer(pages, _SlicePage(k, last, done, issues, histories, extras), stop) or done:
+                    bundles = self._map_bundles(issues, histories, extras)
+                    if not _offer(pages, _SlicePage(k, last, done, bundles), stop) or done:
                         return
             except BaseException as exc:  # noqa: BLE001 - handed to the committing thread
                 _offer(pages, exc, stop)
@@ -726,8 +725,7 @@ class JiraConnector:
                 sl.last = got.last
                 sl.done = got.done
                 plan.last_id = plan.committed_prefix()
-                self._commit(store, plan, self._map_bundles(got.issues, got.histories, got.extras),
-                             result, progress, alive)
+                self._commit(store, plan, got.bundles, result, progress, alive)
                 if got.done:
                     pending.discard(got.slice)
         except BaseException:
