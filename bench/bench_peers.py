@@ -10,14 +10,16 @@ as Jira Cloud, each with per-request latency and a per-endpoint rate limit. On e
   and sprints into a fresh SQLite store.
 Each runs in its own spawned process, so neither pays for the other's memory or imports; the
 requests are counted by the simulator, the same way for both. Prints both walls, both request
-counts, requests per item and the ratio (library wall / trackpulse wall).
+counts, requests per item and the ratio (library wall / trackpulse wall), and the CPU seconds of
+each client process and of the simulator meanwhile: the machine is shared, and CPU seconds move
+less with its load than walls do.
 
 The simulator enforces Data Center's 10,000-result search window (research/API_NOTES.md §1.5), which
 `startAt` paging cannot pass; the library is therefore called once per project (5,000 issues each),
 as a user of it on such a server must.
 
     .venv/bin/python bench/bench_peers.py [--issues 20000] [--latency-ms 20] [--rate 100 --burst 30]
-                                          [--profiles dc,cloud] [--concurrency 4]
+                                          [--profiles dc,cloud] [--concurrency 4] [--page-size N]
 """
 
 from __future__ import annotations
