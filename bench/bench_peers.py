@@ -10,14 +10,16 @@ as Jira Cloud, each with per-request latency and a per-endpoint rate limit. On e
   and sprints into a fresh SQLite store.
 Each runs in its own spawned process, so neither pays for the other's memory or imports; the
 requests are counted by the simulator, the same way for both. Prints both walls, both request
-counts, requests per item and the ratio (library wall / trackpulse wall).
+counts, requests per item and the ratio (library wall / trackpulse wall), and the CPU seconds of
+each client process and of the simulator meanwhile: the machine is shared, and CPU seconds move
+less with its load than walls do.
 
 The simulator enforces Data Center's 10,000-result search window (research/API_NOTES.md §1.5), which
 `startAt` paging cannot pass; the library is therefore called once per project (5,000 issues each),
 as a user of it on such a server must.
 
     .venv/bin/python bench/bench_peers.py [--issues 20000] [--latency-ms 20] [--rate 100 --burst 30]
-                                          [--profiles dc,cloud] [--concurrency 4]
+                                          [--profiles dc,cloud] [--concurrency 4] [--page-size N]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import resource
 import tempfile
 import time
 from typing import Any
@@ -58,7 +61,7 @@ def run_library(url: str, profile: str, projects: list[str], out: Any) -> None:
             changelog = getattr(issue, "changelog", None)
             histories += len(getattr(changelog, "histories", []) or [])
     out.send({"seconds": time.perf_counter() - t0, "items": issues, "histories": histories,
-              "call": call, "version": jira.__version__})
+              "call": call, "version": jira.__version__, "cpu": _cpu_seconds()})
 
 
 def run_trackpulse(cfg_json: str, store_url: str, out: Any) -> None:
@@ -75,16 +78,26 @@ def run_trackpulse(cfg_json: str, store_url: str, out: Any) -> None:
     seconds = time.perf_counter() - t0
     store.dispose()
     out.send({"seconds": seconds, "items": result.items, "histories": result.histories,
-              "worklogs": result.worklogs, "comments": result.comments})
+              "worklogs": result.worklogs, "comments": result.comments, "cpu": _cpu_seconds()})
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process so far (user + system), all threads."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def in_child(target: Any, *args: Any) -> dict[str, Any]:
+    """Run `target` in a spawned process; its figures, plus the CPU the simulator (this process's
+    server thread) spent meanwhile: on a shared machine, CPU seconds are steadier than walls."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=target, args=(*args, child))
+    cpu0 = _cpu_seconds()
     proc.start()
     figures: dict[str, Any] = parent.recv()
     proc.join()
+    figures["sim_cpu"] = _cpu_seconds() - cpu0
     return figures
 
 
@@ -96,7 +109,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100, help="simulator: requests/s per endpoint and method")
     ap.add_argument("--burst", type=int, default=30)
     ap.add_argument("--concurrency", type=int, default=4, help="trackpulse: the source's `concurrency`")
-    ap.add_argument("--page-size", type=int, default=1000, help="trackpulse: the source's `page_size`")
+    ap.add_argument("--page-size", type=int, default=None,
+                    help="trackpulse: the source's `page_size` (default: the configuration's default)")
     ap.add_argument("--profiles", default="dc,cloud")
     ap.add_argument("--skip", default="", help="comma list of runs to skip: library, trackpulse")
     args = ap.parse_args()
@@ -132,20 +146,23 @@ def main() -> None:
                 print(f"  wall {lib['seconds']:8.1f} s  requests {lib['requests']:6,}  "
                       f"per item {lib['requests'] / max(1, lib['items']):.4f}  items {lib['items']:,}  "
                       f"histories {lib['histories']:,}  429s {lib['429']}")
+                print(f"  cpu: client {lib['cpu']:.1f} s, simulator {lib['sim_cpu']:.1f} s")
             if "trackpulse" not in skip:
+                sized = {"page_size": args.page_size} if args.page_size else {}
                 cfg = JiraSourceConfig(name="bench", kind="jira", url=url, token=TOKEN, projects=projects,
-                                       concurrency=args.concurrency, page_size=args.page_size,
+                                       concurrency=args.concurrency, **sized,
                                        **({"email": EMAIL} if profile == "cloud" else {}))
                 cfg_json = json.dumps({**cfg.model_dump(mode="json"), "token": TOKEN})
                 store_url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
                 stats.reset()
                 ours = in_child(run_trackpulse, cfg_json, store_url)
                 ours["requests"], ours["429"] = stats.total, stats.by_status[429]
-                print(f"trackpulse sync --full (concurrency {args.concurrency}, page_size {args.page_size})")
+                print(f"trackpulse sync --full (concurrency {cfg.concurrency}, page_size {cfg.page_size})")
                 print(f"  wall {ours['seconds']:8.1f} s  requests {ours['requests']:6,}  "
                       f"per item {ours['requests'] / max(1, ours['items']):.4f}  items {ours['items']:,}  "
                       f"histories {ours['histories']:,}  worklogs {ours['worklogs']:,}  "
                       f"comments {ours['comments']:,}  429s {ours['429']}")
+                print(f"  cpu: client {ours['cpu']:.1f} s, simulator {ours['sim_cpu']:.1f} s")
                 for route, n in sorted(stats.snapshot().items(), key=lambda kv: -kv[1])[:6]:
                     print(f"      {n:>7,}  {route}")
             if lib and ours:

@@ -2,8 +2,9 @@
 
 The watermark (`issues`) is JSON with the tracker's clock in epoch milliseconds at the start of
 the last complete run; the Cloud worklog feeds (`worklogs.updated`, `worklogs.deleted`) are
-epoch milliseconds; `issues.progress` is the run in flight (no instant of its own); `meta.*`
-rows are bookkeeping, not positions.
+epoch milliseconds; `issues.progress` is the run in flight (no instant of its own: it reads as
+the issue id it continues after, or, for a Data Center run read in parallel id slices, how many
+slices are done); `meta.*` rows are bookkeeping, not positions.
 """
 
 from __future__ import annotations
@@ -31,5 +32,20 @@ def describe_cursor(entity: str, value: str) -> CursorView:
         at = datetime.fromtimestamp(int(value) / 1000, UTC)
     if at is not None:
         return CursorView(entity, at, at.isoformat().replace("+00:00", "Z"))
-    reading = "run in progress" if entity == PROGRESS else value.strip()
+    reading = _progress_reading(value) if entity == PROGRESS else value.strip()
     return CursorView(entity, None, reading if len(reading) <= 40 else reading[:37] + "...")
+
+
+def _progress_reading(value: str) -> str:
+    """A run in flight: how far it got. A Data Center run read in id slices says how many of
+    its slices are done (each resumes from its own point)."""
+    try:
+        plan = json.loads(value)
+    except ValueError:
+        return "run in progress"
+    slices = plan.get("slices") if isinstance(plan, dict) else None
+    if isinstance(slices, list) and slices:
+        done = sum(1 for sl in slices if isinstance(sl, dict) and sl.get("done"))
+        return f"run in progress, {done}/{len(slices)} id slices done"
+    last = plan.get("last_id") if isinstance(plan, dict) else None
+    return f"run in progress after id {last}" if last else "run in progress"

@@ -26,6 +26,9 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import math
+import queue
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -96,6 +99,27 @@ BASE_FIELDS = (
     "fixVersions",
 )
 CHILD_FIELDS = ("worklog", "comment")
+# Data Center: a fresh run is read in parallel id slices only when each slice gets at least this
+# many pages; a slice costs one partial last page, so slicing adds at most a quarter more searches.
+DC_SLICE_MIN_PAGES = 4
+
+
+@dataclass
+class IdSlice:
+    """One contiguous id range `lo < id <= hi` of a Data Center run, read page after page beside
+    the others (`hi` None: no upper bound, so issues created during the run are read too).
+    `last` is where its committed pages end; `done` once its last page has committed."""
+
+    lo: int
+    hi: int | None
+    last: int
+    done: bool = False
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> IdSlice:
+        hi = d.get("hi")
+        return cls(lo=int(d["lo"]), hi=None if hi is None else int(hi), last=int(d["last"]),
+                   done=bool(d.get("done")))
 
 
 @dataclass
@@ -104,23 +128,86 @@ class RunPlan:
 
     full: bool
     since_ms: int | None  # JQL lower bound on `updated` (watermark minus overlap); None = everything
-    last_id: int  # pages committed so far end at this issue id
+    last_id: int  # every issue up to this id is committed (pages read in id order)
     started_ms: int  # tracker clock at the start: the watermark once the run completes
     scope: str
+    # Data Center runs read in parallel: the id ranges above `last_id`, each with its own
+    # progress point. None: one sequence of pages continuing after `last_id`.
+    slices: list[IdSlice] | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        d = asdict(self)
+        if self.slices is None:
+            del d["slices"]  # the sequential plan keeps its original shape
+        return json.dumps(d, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> RunPlan:
         d = json.loads(text)
+        slices = d.get("slices")
         return cls(
             full=bool(d["full"]),
             since_ms=d.get("since_ms"),
             last_id=int(d.get("last_id") or 0),
             started_ms=int(d["started_ms"]),
             scope=str(d.get("scope") or ""),
+            slices=None if slices is None else [IdSlice.from_json(x) for x in slices],
         )
+
+    def committed_prefix(self) -> int:
+        """The id up to which everything is committed: `last_id`, extended over the slices that
+        are done, up to the first one still being read."""
+        end = self.last_id
+        for sl in self.slices or ():
+            if not sl.done:
+                return max(end, sl.last)
+            if sl.hi is None:
+                return max(end, sl.last)
+            end = max(end, sl.hi)
+        return end
+
+
+@dataclass
+class _SlicePage:
+    """A page one slice reader fetched, queued for the committing thread."""
+
+    slice: int
+    last: int  # the slice's progress point once this page commits
+    done: bool  # the slice's last page
+    bundles: list[ItemBundle]
+
+
+def _offer(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put `item` on the bounded queue unless the run stops first (then the item is dropped)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _never(_iid: str) -> bool:
+    return False
+
+
+def _embedded_histories(issues: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]] | None]:
+    """Each issue's embedded changelog, or None where the page truncated it."""
+    out: dict[str, list[dict[str, Any]] | None] = {}
+    for issue in issues:
+        hist, complete = jm.changelog_page(issue)
+        out[str(issue["id"])] = hist if complete else None
+    return out
+
+
+def _dc_last_page(page: Mapping[str, Any], issues: list[dict[str, Any]], asked: int) -> bool:
+    """`total` counts what matched this query; the server may have clamped maxResults, so compare
+    with what it says it used, never with what we asked for."""
+    total = page.get("total")
+    if total is not None:
+        return int(total) <= len(issues)
+    return len(issues) < int(page.get("maxResults") or asked)
 
 
 def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
@@ -151,14 +238,28 @@ def _scope_hash(cfg: JiraSourceConfig) -> str:
     return hashlib.sha256(f"{scope_jql(cfg)}|fields {FIELD_SET_VERSION}".encode()).hexdigest()[:12]
 
 
-def page_jql(scope: str, since_ms: int | None, after_id: int) -> str:
+def page_jql(
+    scope: str, since_ms: int | None, after_id: int, upto_id: int | None = None, *, descending: bool = False
+) -> str:
     parts = [scope]
     if since_ms is not None:
         # Epoch milliseconds: no dependence on the API user's profile time zone.
         parts.append(f"updated >= {since_ms}")
     if after_id:
         parts.append(f"id > {after_id}")
-    return " AND ".join(parts) + " ORDER BY id ASC"
+    if upto_id is not None:
+        parts.append(f"id <= {upto_id}")
+    return " AND ".join(parts) + (" ORDER BY id DESC" if descending else " ORDER BY id ASC")
+
+
+def split_ids(after_id: int, max_id: int, n: int) -> list[IdSlice]:
+    """`n` contiguous slices of equal id width covering `after_id < id <= max_id`; the last one
+    is open above (issues created while the run reads)."""
+    n = max(1, min(n, max_id - after_id))
+    bounds = [after_id + (max_id - after_id) * k // n for k in range(n + 1)]
+    slices = [IdSlice(lo=bounds[k], hi=bounds[k + 1], last=bounds[k]) for k in range(n)]
+    slices[-1].hi = None
+    return slices
 
 
 def _ms(dt: datetime) -> int:
@@ -413,10 +514,12 @@ class JiraConnector:
         plan = self._plan(store, full, now_ms)
         result.full = plan.full
         if plan.last_id:
-            result.notes.append(
-                f"resumed an interrupted {'full' if plan.full else 'incremental'} run "
-                f"after issue id {plan.last_id}"
-            )
+            kind = "full" if plan.full else "incremental"
+            if plan.slices is not None:
+                left = sum(1 for sl in plan.slices if not sl.done)
+                result.notes.append(f"resumed an interrupted {kind} run: {left} of {len(plan.slices)} id slices left")
+            else:
+                result.notes.append(f"resumed an interrupted {kind} run after issue id {plan.last_id}")
         alive: set[str] | None = set() if plan.full and not plan.last_id else None
 
         progress.begin(self.source, "issues")
@@ -546,32 +649,130 @@ class JiraConnector:
     def _sync_issues_dc(
         self, store: Store, plan: RunPlan, result: SyncResult, progress: Progress, alive: set[str] | None
     ) -> None:
+        """Search pages with the changelog expanded, in id order. A fresh run whose first page
+        shows many pages to come reads the rest in parallel id slices (`_read_slices`); small
+        scopes and runs resumed from a sequential plan read one page after another."""
         scope = scope_jql(self.cfg)
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
+            if plan.slices is not None:
+                self._read_slices(store, plan, pool, result, progress, alive, head=None)
+                return
+            fresh = plan.last_id == 0
             while True:
-                page = self.api.search_page(
-                    page_jql(scope, plan.since_ms, plan.last_id),
-                    self._fields(),
-                    max_results=self.cfg.page_size,
-                    expand=["changelog"],
-                )
+                page = self._dc_page(page_jql(scope, plan.since_ms, plan.last_id))
                 issues = list(page.get("issues") or [])
                 if not issues:
                     return
-                histories: dict[str, list[dict[str, Any]] | None] = {}
-                for issue in issues:
-                    hist, complete = jm.changelog_page(issue)
-                    histories[str(issue["id"])] = hist if complete else None
-                bundles = self._bundles(pool, issues, histories, feed_covers_worklogs=lambda iid: False)
+                histories = _embedded_histories(issues)
+                extras = self._submit_extras(pool, issues, histories, feed_covers_worklogs=_never)
+                done = _dc_last_page(page, issues, self.cfg.page_size)
+                if fresh and not done and (slices := self._plan_slices(scope, plan, page, issues)):
+                    plan.last_id = max(int(i["id"]) for i in issues)
+                    plan.slices = slices
+                    self._read_slices(store, plan, pool, result, progress, alive,
+                                      head=(issues, histories, extras))
+                    return
+                fresh = False
+                bundles = self._map_bundles(issues, histories, extras)
                 plan.last_id = max(plan.last_id, max(int(i["id"]) for i in issues))
                 self._commit(store, plan, bundles, result, progress, alive)
-                # `total` counts what matched this query; the server may have clamped maxResults,
-                # so compare with what it says it used, never with what we asked for.
-                total = page.get("total")
-                if total is not None and total <= len(issues):
+                if done:
                     return
-                if total is None and len(issues) < int(page.get("maxResults") or self.cfg.page_size):
-                    return
+
+    def _dc_page(self, jql: str) -> dict[str, Any]:
+        return self.api.search_page(jql, self._fields(), max_results=self.cfg.page_size, expand=["changelog"])
+
+    def _plan_slices(
+        self, scope: str, plan: RunPlan, page: Mapping[str, Any], issues: list[dict[str, Any]]
+    ) -> list[IdSlice] | None:
+        """Id slices for what follows the first page, or None when parallel reading would not pay:
+        each slice must hold at least `DC_SLICE_MIN_PAGES` pages of the size the server says it
+        used (it clamps `maxResults`), so slicing adds at most one partial page per slice."""
+        total = page.get("total")
+        per_page = int(page.get("maxResults") or 0) or len(issues)
+        if total is None or per_page <= 0:
+            return None
+        pages_left = math.ceil(max(0, int(total) - len(issues)) / per_page)
+        n = min(self.cfg.concurrency, pages_left // DC_SLICE_MIN_PAGES)
+        if n < 2:
+            return None
+        top = self.api.search_page(page_jql(scope, plan.since_ms, 0, descending=True), ["id"], max_results=1)
+        top_ids = [int(i["id"]) for i in top.get("issues") or []]
+        after = max(int(i["id"]) for i in issues)
+        if not top_ids or top_ids[0] <= after:
+            return None
+        return split_ids(after, top_ids[0], n)
+
+    def _read_slices(
+        self,
+        store: Store,
+        plan: RunPlan,
+        pool: ThreadPoolExecutor,
+        result: SyncResult,
+        progress: Progress,
+        alive: set[str] | None,
+        head: tuple[list[dict[str, Any]], dict[str, Any], dict[tuple[str, str], Future[Any]]] | None,
+    ) -> None:
+        """Read the open slices of `plan` in parallel and commit their pages here, one at a time.
+
+        One reader thread per slice fetches its pages in order, requests their per-issue extras
+        on `pool`, maps them and queues them; this thread commits each page with the plan, so
+        every slice's progress point only moves over committed pages. While a page is written,
+        the readers fetch and map the next ones; the queue bounds how far they run ahead.
+        A reader's failure stops the others and is raised here, after what was committed."""
+        assert plan.slices is not None
+        scope = scope_jql(self.cfg)
+        open_slices = [k for k, sl in enumerate(plan.slices) if not sl.done]
+        pages: queue.Queue[_SlicePage | BaseException] = queue.Queue(maxsize=max(2, len(open_slices)))
+        stop = threading.Event()
+
+        def read(k: int) -> None:
+            assert plan.slices is not None
+            sl = plan.slices[k]
+            last = sl.last
+            try:
+                while not stop.is_set():
+                    page = self._dc_page(page_jql(scope, plan.since_ms, last, sl.hi))
+                    issues = list(page.get("issues") or [])
+                    done = not issues or _dc_last_page(page, issues, self.cfg.page_size)
+                    histories = _embedded_histories(issues)
+                    extras = self._submit_extras(pool, issues, histories, feed_covers_worklogs=_never)
+                    if issues:
+                        last = max(int(i["id"]) for i in issues)
+                    bundles = self._map_bundles(issues, histories, extras)
+                    if not _offer(pages, _SlicePage(k, last, done, bundles), stop) or done:
+                        return
+            except BaseException as exc:  # noqa: BLE001 - handed to the committing thread
+                _offer(pages, exc, stop)
+
+        readers = [threading.Thread(target=read, args=(k,), daemon=True, name=f"{self.source}-slice-{k}")
+                   for k in open_slices]
+        for t in readers:
+            t.start()
+        try:
+            if head is not None:
+                issues, histories, extras = head
+                self._commit(store, plan, self._map_bundles(issues, histories, extras), result, progress, alive)
+            pending = set(open_slices)
+            while pending:
+                got = pages.get()
+                if isinstance(got, BaseException):
+                    raise got
+                sl = plan.slices[got.slice]
+                sl.last = got.last
+                sl.done = got.done
+                plan.last_id = plan.committed_prefix()
+                self._commit(store, plan, got.bundles, result, progress, alive)
+                if got.done:
+                    pending.discard(got.slice)
+        except BaseException:
+            # Requests queued for pages that will not commit are not worth sending.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            stop.set()
+            for t in readers:
+                t.join()
 
     # ------------------------------------------------------------------ shared
     def _bundles(
@@ -583,6 +784,18 @@ class JiraConnector:
     ) -> list[ItemBundle]:
         """Map a page of issues; fetch what the page left incomplete (long changelogs on DC,
         >20 worklogs, long comment lists) in parallel."""
+        extras = self._submit_extras(pool, issues, histories, feed_covers_worklogs)
+        return self._map_bundles(issues, histories, extras)
+
+    def _submit_extras(
+        self,
+        pool: ThreadPoolExecutor,
+        issues: list[dict[str, Any]],
+        histories: Mapping[str, list[dict[str, Any]] | None],
+        feed_covers_worklogs: Any,
+    ) -> dict[tuple[str, str], Future[list[dict[str, Any]]]]:
+        """Request on `pool` only what a page left incomplete: a list whose inline page holds its
+        whole `total` costs nothing more."""
         extras: dict[tuple[str, str], Future[list[dict[str, Any]]]] = {}
         for issue in issues:
             iid = str(issue["id"])
@@ -595,6 +808,15 @@ class JiraConnector:
             _, cm_complete = jm.inline_page(issue, "comment", "comments")
             if not cm_complete:
                 extras[(iid, "comment")] = pool.submit(self.api.issue_comments, iid)
+        return extras
+
+    def _map_bundles(
+        self,
+        issues: list[dict[str, Any]],
+        histories: Mapping[str, list[dict[str, Any]] | None],
+        extras: dict[tuple[str, str], Future[list[dict[str, Any]]]],
+    ) -> list[ItemBundle]:
+        """A page's issues as bundles, completed by the extras requested for them."""
         bundles = []
         for issue in issues:
             iid = str(issue["id"])

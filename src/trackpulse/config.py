@@ -85,7 +85,10 @@ class JiraSourceConfig(_SourceBase):
     webhook_secret: SecretStr | None = None
     kloc: dict[str, float] = {}
     overlap_minutes: float = Field(default=5.0, ge=0)
-    page_size: int = Field(default=100, ge=1, le=5000)
+    # Issues per search page. Data Center serves up to `jira.search.views.default.max` (1000
+    # unless its admin changed it; we use what it says it used); Cloud bulk-fetches at most 100
+    # of them at a time whatever this says.
+    page_size: int = Field(default=1000, ge=1, le=5000)
 
     @model_validator(mode="after")
     def _scope(self) -> JiraSourceConfig:

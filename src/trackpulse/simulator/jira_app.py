@@ -158,6 +158,9 @@ class JiraSimState:
     webhooks: JiraWebhookHub
     rate_limit_reason: str = "jira-burst-based"
     world_base_url: str = "http://127.0.0.1"
+    # Data Center's `jira.search.views.default.max`: the most issues a search page holds (the
+    # server clamps maxResults to it and echoes what it used). Admins lower or raise it.
+    dc_search_max: int = DC_SEARCH_MAX
     search_cache: OrderedDict[tuple[str, int], list[int]] = field(default_factory=OrderedDict)
     renderers: dict[tuple[str, int], JiraRenderer] = field(default_factory=dict)
     # Seconds a comment POST waits AFTER the comment is stored, before answering: the caller sees
@@ -606,11 +609,12 @@ async def approximate_count(request: Request, ctx: Ctx) -> Response:
 
 
 async def search_dc(request: Request, ctx: Ctx) -> Response:
-    """Server/DC search: startAt paging with total; maxResults clamped to 1000; 10k result window."""
+    """Server/DC search: startAt paging with total; maxResults clamped to the site's
+    `jira.search.views.default.max` (1000 unless changed); 10k result window."""
     params = await _search_params(request)
     query = parse_jql(params.get("jql"))
     start_at = max(0, _int_param(params.get("startAt"), "startAt", 0))
-    max_results = min(max(0, _int_param(params.get("maxResults"), "maxResults", 50)), DC_SEARCH_MAX)
+    max_results = min(max(0, _int_param(params.get("maxResults"), "maxResults", 50)), ctx.sim.dc_search_max)
     if start_at + max_results > DC_RESULT_WINDOW:
         raise ApiError(
             500,
@@ -988,7 +992,7 @@ def _agile_issue_page(request: Request, ctx: Ctx, base_filter: Callable[[SimIssu
     q = request.query_params
     query = parse_jql(q.get("jql"))
     start_at = max(0, _int_param(q.get("startAt"), "startAt", 0))
-    max_results = min(max(1, _int_param(q.get("maxResults"), "maxResults", 50)), DC_SEARCH_MAX)
+    max_results = min(max(1, _int_param(q.get("maxResults"), "maxResults", 50)), ctx.sim.dc_search_max)
     expand = _csv(q.get("expand"))
     with ctx.world.lock:
         pred = query.compile(ctx.world)
