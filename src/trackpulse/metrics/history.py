@@ -261,8 +261,11 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
         items = items[items["source"].isin(list(sources))]
     created_all = instants_ns(items["created"])
     keep = created_all <= as_of
-    items = items[keep].reset_index(drop=True)
-    created = created_all[keep]
+    if keep.all() and isinstance(items.index, pd.RangeIndex) and items.index.start == 0 and items.index.step == 1:
+        created = created_all  # every item exists by as_of: the frame as it is, no copy
+    else:
+        items = items[keep].reset_index(drop=True)
+        created = created_all[keep]
     n = len(items)
     index = ItemIndex(str_array(items["source"]), str_array(items["item_id"]))
 
@@ -317,7 +320,10 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
     init_rows = offsets[:-1]
 
     size = int(offsets[-1])
-    st_pos = np.repeat(np.arange(n, dtype=np.int64), counts)
+    # Positions and row numbers fit 32 bits far beyond a million items: half the memory of the
+    # largest arrays the replay keeps.
+    index_type = np.int32 if max(n, len(tr)) < 2**31 - 1 else np.int64
+    st_pos = np.repeat(np.arange(n, dtype=index_type), counts)
     st_at = np.empty(size, dtype=np.int64)
     st_cat = np.empty(size, dtype=np.int8)
     st_initial = np.zeros(size, dtype=bool)
@@ -330,7 +336,8 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
     status_now = init_status.copy()
     moved = np.flatnonzero(move_counts > 0)
     status_now[moved] = to_id[moves[move_starts[moved] + move_counts[moved] - 1]]
-    statuses = StateStatuses(init_status, to_id, moves, move_rows, init_rows, size)
+    statuses = StateStatuses(init_status, to_id, moves.astype(index_type), move_rows.astype(index_type),
+                             init_rows, size)
 
     # started: the first state in an in_progress category, creation included.
     started = np.full(n, NAT, dtype=np.int64)
