@@ -209,6 +209,14 @@ class ItemHistory:
     def n(self) -> int:
         return len(self.created)
 
+    def release_states(self) -> None:
+        """Drop the state and estimate tables (hundreds of MB at a million items) once no family
+        will ask them again; item-level fields (items, created, resolved, project_code...) stay."""
+        empty = np.zeros(0, dtype=np.int64)
+        self.st_pos = self.st_at = self.est_at = self.est_to = empty
+        self.st_cat, self.st_initial = np.zeros(0, dtype=np.int8), np.zeros(0, dtype=bool)
+        self.statuses = StateStatuses(empty.astype(object), empty.astype(object), empty, empty, empty, 0)
+
     @property
     def st_status(self) -> np.ndarray:
         """The status id of every state row (object array)."""
