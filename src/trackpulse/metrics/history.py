@@ -371,9 +371,12 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
     e_sel = np.flatnonzero(e_pos >= 0)
     e_pos = e_pos[e_sel]
     e_at = instants_ns(ec["at"])[e_sel]
-    e_order = np.lexsort((ec["seq"].to_numpy(dtype=np.int64)[e_sel], e_at, e_pos))
-    e_take = e_sel[e_order]
-    e_pos, e_at = e_pos[e_order], e_at[e_order]
+    e_order = _history_order(e_pos, e_at, ec["seq"].to_numpy(dtype=np.int64)[e_sel])
+    if e_order is None:  # already in (item, time, seq) order, as the loader writes it
+        e_take = e_sel
+    else:
+        e_take = e_sel[e_order]
+        e_pos, e_at = e_pos[e_order], e_at[e_order]
     e_to = ec["to_points"].to_numpy(dtype=np.float64, na_value=np.nan)[e_take]
     e_from = ec["from_points"].to_numpy(dtype=np.float64, na_value=np.nan)[e_take]
     est_offsets = np.zeros(n + 1, dtype=np.int64)
