@@ -49,7 +49,7 @@ def category_codes(values: pd.Series | np.ndarray) -> np.ndarray:
     hashing ten million values into a factorization.
     """
     arr = raw_objects(values)
-    codes = (arr == "in_progress").view(np.int8).copy()
+    codes = np.asarray(arr == "in_progress", dtype=bool).view(np.int8)  # a fresh array: ours to change
     codes[arr == "done"] = DONE
     return codes
 
@@ -402,15 +402,19 @@ def _history_order(pos: np.ndarray, at: np.ndarray, seq: np.ndarray) -> np.ndarr
     """The order sorting changelog rows by item, time, seq: None when they already are.
 
     The loader and most callers hand rows in that order; checking it is one linear pass,
-    where a three-key lexsort of ten million rows costs seconds.
+    where a three-key lexsort of ten million rows costs seconds. The pass runs over blocks of
+    a million rows: its temporaries are reused from block to block instead of being a dozen
+    fresh 80 MB arrays.
     """
-    if len(pos) > 1:
-        dp, da, ds = np.diff(pos), np.diff(at), np.diff(seq)
-        if bool(((dp > 0) | ((dp == 0) & ((da > 0) | ((da == 0) & (ds >= 0))))).all()):
-            return None
-    elif len(pos) <= 1:
+    if len(pos) <= 1:
         return None
-    return np.lexsort((seq, at, pos))
+    block = 1 << 20
+    for lo in range(0, len(pos) - 1, block):
+        hi = min(lo + block + 1, len(pos))
+        dp, da, ds = np.diff(pos[lo:hi]), np.diff(at[lo:hi]), np.diff(seq[lo:hi])
+        if not bool(((dp > 0) | ((dp == 0) & ((da > 0) | ((da == 0) & (ds >= 0))))).all()):
+            return np.lexsort((seq, at, pos))
+    return None
 
 
 def _project_codes(items: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
