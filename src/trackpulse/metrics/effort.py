@@ -45,9 +45,25 @@ def worklogs_by_author(logs: pd.DataFrame) -> pd.DataFrame:
     columns = ["source", "project", "author", "hours"]
     if len(logs) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    frame = logs.assign(author=logs["author"].fillna(""))
-    agg = frame.groupby(["source", "project", "author"], sort=True)["hours"].sum().reset_index()
-    return agg[columns]
+    # Grouping millions of worklogs on three string columns costs more than everything else
+    # here; one integer key gives the same groups in the same order (the project code is the
+    # rank of (source, project), the author code the author's rank) and the same sums (the same
+    # rows, in the same order, through the same pandas sum).
+    code = logs["code"].to_numpy(dtype=np.int64)
+    author_code, authors = pd.factorize(logs["author"].fillna("").to_numpy(dtype=object), sort=True)
+    width = max(len(authors), 1)
+    sums = pd.Series(logs["hours"].to_numpy(dtype=np.float64)).groupby(code * width + author_code, sort=True).sum()
+    group_code, group_author = np.divmod(sums.index.to_numpy(dtype=np.int64), width)
+    first = pd.Series(np.arange(len(code))).groupby(code).first()
+    row_of_code = np.zeros(int(code.max()) + 1, dtype=np.int64)
+    row_of_code[first.index.to_numpy(dtype=np.int64)] = first.to_numpy(dtype=np.int64)
+    rows = row_of_code[group_code]
+    return pd.DataFrame({
+        "source": logs["source"].to_numpy(dtype=object)[rows],
+        "project": logs["project"].to_numpy(dtype=object)[rows],
+        "author": np.asarray(authors, dtype=object)[group_author],
+        "hours": sums.to_numpy(dtype=np.float64),
+    })
 
 
 def timesheet(logs: pd.DataFrame) -> pd.DataFrame:

@@ -49,7 +49,13 @@ def _lerp_percentiles(sorted_values: np.ndarray, starts: np.ndarray, counts: np.
 
 def grouped_stats(groups: np.ndarray, values: np.ndarray, n_groups: int) -> pd.DataFrame:
     """count, mean, p50, p85, p95 of `values` per group code 0..n_groups-1 (NaN where empty)."""
-    order = np.lexsort((values, groups))
+    if n_groups <= np.iinfo(np.int16).max:
+        # The same permutation as lexsort((values, groups)), a third faster: a stable sort by
+        # value, then numpy's radix sort (stable, for 16-bit keys) by group.
+        by_value = np.argsort(values, kind="stable")
+        order = by_value[np.argsort(groups[by_value].astype(np.int16), kind="stable")]
+    else:
+        order = np.lexsort((values, groups))
     g, v = groups[order], values[order]
     counts = np.bincount(g, minlength=n_groups)
     starts = np.cumsum(counts) - counts

@@ -13,7 +13,7 @@ and the lookup of any frame's (source, item_id) to item positions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,10 +43,23 @@ class Window:
 
 
 def category_codes(values: pd.Series | np.ndarray) -> np.ndarray:
-    """int8 category codes; anything that is not in_progress or done counts as todo (§1)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-    lut = np.array([CATEGORY_CODES.get(str(u), TODO) for u in uniques] + [TODO], dtype=np.int8)
-    return lut[codes]  # code -1 (None) picks the trailing TODO
+    """int8 category codes; anything that is not in_progress or done counts as todo (§1).
+
+    Two comparisons with constant strings, in C (equal objects short-cut), cost less than
+    hashing ten million values into a factorization.
+    """
+    arr = raw_objects(values)
+    codes = np.asarray(arr == "in_progress", dtype=bool).view(np.int8)  # a fresh array: ours to change
+    codes[arr == "done"] = DONE
+    return codes
+
+
+def raw_objects(values: pd.Series | np.ndarray) -> np.ndarray:
+    """The column's values as an object array, without a copy where pandas allows (a missing
+    value may be NaN rather than None: only for comparisons with present strings)."""
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return values
+    return np.asarray(pd.Series(values).to_numpy(dtype=object))
 
 
 class ItemIndex:
@@ -66,8 +79,8 @@ class ItemIndex:
         out = np.full(len(item_ids), -1, dtype=np.int64)
         if len(item_ids) == 0:
             return out
-        src = str_array(sources)
-        ids = str_array(item_ids)
+        src = raw_objects(sources)
+        ids = raw_objects(item_ids)
         # Child frames hold each item's rows together: look up one row per run of equal
         # (source, item_id) and spread the answer over the run, 10x fewer hash look-ups.
         if len(ids) > 1:
@@ -131,6 +144,39 @@ def group_last(groups: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     return g[tail], rows[tail]
 
 
+class StateStatuses:
+    """The status ids of the state table, kept as the creation statuses (one per item) and the
+    transitions' own "to" column with the rows of it that are moves: gathering ten million
+    object references into a new array costs more than every question asked of it."""
+
+    def __init__(self, initial: np.ndarray, to_id: np.ndarray, moves: np.ndarray, move_rows: np.ndarray,
+                 init_rows: np.ndarray, size: int) -> None:
+        self.initial, self.to_id, self.moves, self.move_rows = initial, to_id, moves, move_rows
+        self.init_rows, self.size = init_rows, size
+        self._all: np.ndarray | None = None
+        self.memo: dict[tuple[tuple[str, tuple[str, ...]], ...], np.ndarray] = {}
+
+    def all(self) -> np.ndarray:
+        if self._all is None:
+            out = np.empty(self.size, dtype=object)
+            out[self.move_rows] = self.to_id[self.moves]
+            out[self.init_rows] = self.initial
+            self._all = out
+        return self._all
+
+    def isin(self, ids: Sequence[str], of_source: np.ndarray | None, st_pos: np.ndarray) -> np.ndarray:
+        """Per state row: status in `ids` (and, given `of_source` per item, the item is of that source)."""
+        out = np.zeros(self.size, dtype=bool)
+        out[self.init_rows] = pd.Index(self.initial).isin(ids) if len(self.initial) else np.zeros(0, dtype=bool)
+        hit = np.zeros(len(self.to_id), dtype=bool)
+        for status_id in ids:  # a handful of ids: comparisons beat hashing every row
+            hit |= self.to_id == status_id
+        out[self.move_rows] = hit[self.moves]
+        if of_source is not None:
+            out &= of_source[st_pos]
+        return out
+
+
 @dataclass
 class ItemHistory:
     """Items created by `as_of` and their replayed histories, all keyed by item position."""
@@ -150,7 +196,7 @@ class ItemHistory:
     offsets: np.ndarray
     st_pos: np.ndarray
     st_at: np.ndarray
-    st_status: np.ndarray
+    statuses: StateStatuses  # st_status, built only when asked (statuses_in answers most questions)
     st_cat: np.ndarray
     st_initial: np.ndarray  # bool: the creation state (not a move)
     # Estimate history sorted by item then time.
@@ -162,6 +208,36 @@ class ItemHistory:
     @property
     def n(self) -> int:
         return len(self.created)
+
+    def release_states(self) -> None:
+        """Drop the state and estimate tables (hundreds of MB at a million items) once no family
+        will ask them again; item-level fields (items, created, resolved, project_code...) stay."""
+        empty = np.zeros(0, dtype=np.int64)
+        self.st_pos = self.st_at = self.est_at = self.est_to = empty
+        self.st_cat, self.st_initial = np.zeros(0, dtype=np.int8), np.zeros(0, dtype=bool)
+        self.statuses = StateStatuses(empty.astype(object), empty.astype(object), empty, empty, empty, 0)
+
+    @property
+    def st_status(self) -> np.ndarray:
+        """The status id of every state row (object array)."""
+        return self.statuses.all()
+
+    def statuses_in(self, wanted: Mapping[str, Iterable[str]]) -> np.ndarray:
+        """Per state row: is its status one of `wanted[source]` (status ids), for its item's source."""
+        key = tuple(sorted((str(k), tuple(sorted(v))) for k, v in wanted.items()))
+        if key in self.statuses.memo:  # policies sharing their pause statuses ask the same
+            return self.statuses.memo[key]
+        out = np.zeros(len(self.st_at), dtype=bool)
+        self.statuses.memo[key] = out
+        item_source = str_array(self.items["source"])
+        present = set(pd.unique(item_source))
+        for source, ids in wanted.items():
+            ids = list(ids)
+            if not ids or source not in present:
+                continue
+            of_source = None if len(present) == 1 else item_source == source
+            out |= self.statuses.isin(ids, of_source, self.st_pos)
+        return out
 
     def st_end(self) -> np.ndarray:
         """Each state's end: the next state's start, or `as_of` for an item's last state."""
@@ -193,37 +269,47 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
         items = items[items["source"].isin(list(sources))]
     created_all = instants_ns(items["created"])
     keep = created_all <= as_of
-    items = items[keep].reset_index(drop=True)
-    created = created_all[keep]
+    if keep.all() and isinstance(items.index, pd.RangeIndex) and items.index.start == 0 and items.index.step == 1:
+        created = created_all  # every item exists by as_of: the frame as it is, no copy
+    else:
+        items = items[keep].reset_index(drop=True)
+        created = created_all[keep]
     n = len(items)
     index = ItemIndex(str_array(items["source"]), str_array(items["item_id"]))
 
     projects, project_code = _project_codes(items)
 
     # --- status history -------------------------------------------------------------
+    # Ten million transitions: object columns are read without copies, gathered only where
+    # rows need reordering, and the "from" side only at each item's first row (the status at
+    # creation); statuses stay as the transitions' own strings until a caller asks.
     tr = inp.transitions
     pos = index.positions(tr["source"], tr["item_id"])
-    sel = np.flatnonzero(pos >= 0)
-    pos = pos[sel]
-    at = instants_ns(tr["at"])[sel]
-    seq = tr["seq"].to_numpy(dtype=np.int64)[sel]
+    sel: np.ndarray | None = np.flatnonzero(pos >= 0)
+    if sel is not None and len(sel) == len(pos):
+        sel = None  # every row is a kept item's: no gather
+    at = instants_ns(tr["at"])
+    seq = tr["seq"].to_numpy(dtype=np.int64)
+    if sel is not None:
+        pos, at, seq = pos[sel], at[sel], seq[sel]
     order = _history_order(pos, at, seq)
-    take = sel[order]
-    pos, at = pos[order], at[order]
-    from_id = str_array(tr["from_status_id"])[take]
-    to_id = str_array(tr["to_status_id"])[take]
-    from_cat = category_codes(tr["from_category"].to_numpy(dtype=object)[take])
-    to_cat = category_codes(tr["to_category"].to_numpy(dtype=object)[take])
-    has_from = pd.notna(from_id)
+    if order is not None:
+        pos, at = pos[order], at[order]
+    take = order if sel is None else (sel if order is None else sel[order])
+    to_id = _gather(raw_objects(tr["to_status_id"]), take)
+    to_cat = _gather(category_codes(tr["to_category"]), take)
 
     # The status at creation: the earliest transition's "from", or the creation record's "to";
     # with no transitions at all, the current status.
     init_status = str_array(items["status_id"]).copy()
-    init_cat = category_codes(items["status_category"].to_numpy(dtype=object))
+    init_cat = category_codes(items["status_category"])
     first_pos, first_row = group_first(pos, np.arange(len(pos)))
-    first_has_from = has_from[first_row]
-    init_status[first_pos] = np.where(first_has_from, from_id[first_row], to_id[first_row])
-    init_cat[first_pos] = np.where(first_has_from, from_cat[first_row], to_cat[first_row])
+    first_src = first_row if take is None else take[first_row]
+    first_from = str_array(tr["from_status_id"].iloc[first_src]) if len(first_src) else np.empty(0, dtype=object)
+    first_has_from = pd.notna(first_from)
+    first_from_cat = category_codes(tr["from_category"].iloc[first_src]) if len(first_src) else np.zeros(0, np.int8)
+    init_status[first_pos] = np.where(first_has_from, first_from, to_id[first_row])
+    init_cat[first_pos] = np.where(first_has_from, first_from_cat, to_cat[first_row])
     is_creation = np.zeros(len(pos), dtype=bool)
     is_creation[first_row] = ~first_has_from
 
@@ -242,18 +328,24 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
     init_rows = offsets[:-1]
 
     size = int(offsets[-1])
-    st_pos = np.repeat(np.arange(n, dtype=np.int64), counts)
+    # Positions and row numbers fit 32 bits far beyond a million items: half the memory of the
+    # largest arrays the replay keeps.
+    index_type = np.int32 if max(n, len(tr)) < 2**31 - 1 else np.int64
+    st_pos = np.repeat(np.arange(n, dtype=index_type), counts)
     st_at = np.empty(size, dtype=np.int64)
     st_cat = np.empty(size, dtype=np.int8)
-    st_status = np.empty(size, dtype=object)
     st_initial = np.zeros(size, dtype=bool)
-    st_at[init_rows], st_cat[init_rows], st_status[init_rows] = created, init_cat, init_status
+    st_at[init_rows], st_cat[init_rows] = created, init_cat
     st_initial[init_rows] = True
-    st_at[move_rows], st_cat[move_rows], st_status[move_rows] = m_at, to_cat[moves], to_id[moves]
+    st_at[move_rows], st_cat[move_rows] = m_at, to_cat[moves]
 
     last_rows = offsets[1:] - 1
     category_now = st_cat[last_rows] if n else np.zeros(0, dtype=np.int8)
-    status_now = st_status[last_rows] if n else np.empty(0, dtype=object)
+    status_now = init_status.copy()
+    moved = np.flatnonzero(move_counts > 0)
+    status_now[moved] = to_id[moves[move_starts[moved] + move_counts[moved] - 1]]
+    statuses = StateStatuses(init_status, to_id, moves.astype(index_type), move_rows.astype(index_type),
+                             init_rows, size)
 
     # started: the first state in an in_progress category, creation included.
     started = np.full(n, NAT, dtype=np.int64)
@@ -279,9 +371,12 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
     e_sel = np.flatnonzero(e_pos >= 0)
     e_pos = e_pos[e_sel]
     e_at = instants_ns(ec["at"])[e_sel]
-    e_order = np.lexsort((ec["seq"].to_numpy(dtype=np.int64)[e_sel], e_at, e_pos))
-    e_take = e_sel[e_order]
-    e_pos, e_at = e_pos[e_order], e_at[e_order]
+    e_order = _history_order(e_pos, e_at, ec["seq"].to_numpy(dtype=np.int64)[e_sel])
+    if e_order is None:  # already in (item, time, seq) order, as the loader writes it
+        e_take = e_sel
+    else:
+        e_take = e_sel[e_order]
+        e_pos, e_at = e_pos[e_order], e_at[e_order]
     e_to = ec["to_points"].to_numpy(dtype=np.float64, na_value=np.nan)[e_take]
     e_from = ec["from_points"].to_numpy(dtype=np.float64, na_value=np.nan)[e_take]
     est_offsets = np.zeros(n + 1, dtype=np.int64)
@@ -294,22 +389,32 @@ def replay(inp: MetricsInput, as_of: int, sources: Sequence[str] | None = None) 
         as_of=as_of, items=items, index=index, created=created, started=started, resolved=resolved,
         category_now=category_now, status_now=status_now, points_now=points_now,
         project_code=project_code, projects=projects, offsets=offsets, st_pos=st_pos, st_at=st_at,
-        st_status=st_status, st_cat=st_cat, st_initial=st_initial, est_offsets=est_offsets,
+        statuses=statuses, st_cat=st_cat, st_initial=st_initial, est_offsets=est_offsets,
         est_at=e_at, est_to=e_to, points_before_changes=points_before,
     )
 
 
-def _history_order(pos: np.ndarray, at: np.ndarray, seq: np.ndarray) -> np.ndarray:
-    """The order sorting changelog rows by item, time, seq: the identity when they already are.
+def _gather(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    return values if order is None else values[order]
+
+
+def _history_order(pos: np.ndarray, at: np.ndarray, seq: np.ndarray) -> np.ndarray | None:
+    """The order sorting changelog rows by item, time, seq: None when they already are.
 
     The loader and most callers hand rows in that order; checking it is one linear pass,
-    where a three-key lexsort of ten million rows costs seconds.
+    where a three-key lexsort of ten million rows costs seconds. The pass runs over blocks of
+    a million rows: its temporaries are reused from block to block instead of being a dozen
+    fresh 80 MB arrays.
     """
-    if len(pos) > 1:
-        dp, da, ds = np.diff(pos), np.diff(at), np.diff(seq)
-        if bool(((dp > 0) | ((dp == 0) & ((da > 0) | ((da == 0) & (ds >= 0))))).all()):
-            return np.arange(len(pos), dtype=np.int64)
-    return np.lexsort((seq, at, pos))
+    if len(pos) <= 1:
+        return None
+    block = 1 << 20
+    for lo in range(0, len(pos) - 1, block):
+        hi = min(lo + block + 1, len(pos))
+        dp, da, ds = np.diff(pos[lo:hi]), np.diff(at[lo:hi]), np.diff(seq[lo:hi])
+        if not bool(((dp > 0) | ((dp == 0) & ((da > 0) | ((da == 0) & (ds >= 0))))).all()):
+            return np.lexsort((seq, at, pos))
+    return None
 
 
 def _project_codes(items: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

@@ -50,13 +50,17 @@ def match_policies(hist: ItemHistory, policies: tuple[SlaPolicy, ...] | list[Sla
     return chosen
 
 
+_STATUS_NAMES = np.array(["ongoing", "at_risk", "met", "breached"], dtype=object)
+
+
 def _status_of(
     elapsed: np.ndarray, target: int, stopped: np.ndarray, at_risk_ratio: float
 ) -> np.ndarray:
-    status = np.where(elapsed >= at_risk_ratio * target, "at_risk", "ongoing").astype(object)
-    status[stopped] = "met"
-    status[elapsed > target] = "breached"
-    return status
+    # Codes into one array of the four names: millions of rows share four string objects.
+    code = (elapsed >= at_risk_ratio * target).astype(np.int8)  # 0 ongoing, 1 at_risk
+    code[stopped] = 2
+    code[elapsed > target] = 3
+    return _STATUS_NAMES[code]
 
 
 def _first_response(hist: ItemHistory, inp: MetricsInput) -> np.ndarray:
@@ -80,18 +84,15 @@ def _first_response(hist: ItemHistory, inp: MetricsInput) -> np.ndarray:
 
 def _paused_rows(hist: ItemHistory, inp: MetricsInput, policy: SlaPolicy, rows: np.ndarray) -> np.ndarray:
     """Which state rows are in one of the policy's pause statuses (names, case-insensitive)."""
-    paused = np.zeros(len(rows), dtype=bool)
     if not policy.pause_statuses or len(rows) == 0:
-        return paused
+        return np.zeros(len(rows), dtype=bool)
     names = {s.casefold() for s in policy.pause_statuses}
     st = inp.statuses
     hits = st[st["name"].astype(object).map(lambda x: str(x).casefold() in names).astype(bool)]
-    row_source = str_array(hist.items["source"])[hist.st_pos[rows]]
-    row_status = pd.Series(hist.st_status[rows], dtype=object)
-    for source in pd.unique(row_source):
-        ids = set(hits.loc[hits["source"] == source, "status_id"].astype(object)) | set(policy.pause_statuses)
-        paused |= (row_source == source) & row_status.isin(list(ids)).to_numpy()
-    return paused
+    # A pause status is named; a status id equal to a configured name also counts.
+    wanted = {str(source): set(hits.loc[hits["source"] == source, "status_id"].astype(object))
+              | set(policy.pause_statuses) for source in pd.unique(str_array(hist.items["source"]))}
+    return hist.statuses_in(wanted)[rows]
 
 
 def sla_clocks(hist: ItemHistory, inp: MetricsInput) -> pd.DataFrame:
@@ -145,23 +146,31 @@ def _response_clock(hist: ItemHistory, policy: SlaPolicy, clock: WorkingClock, p
 def _resolution_clock(hist: ItemHistory, inp: MetricsInput, policy: SlaPolicy, clock: WorkingClock,
                       pos: np.ndarray, st_end: np.ndarray) -> pd.DataFrame:
     target = _target_ns(policy.resolution_hours or 0.0)
-    # The items' state rows, contiguous per item and in item order.
+    # The items' state rows, contiguous per item and in item order (`pos` is ascending).
+    in_policy = np.zeros(hist.n, dtype=bool)
+    in_policy[pos] = True
+    rows = np.flatnonzero(in_policy[hist.st_pos])
     counts = hist.offsets[pos + 1] - hist.offsets[pos]
     local_offsets = np.cumsum(counts) - counts
-    rows = np.arange(counts.sum(), dtype=np.int64) + np.repeat(hist.offsets[pos] - local_offsets, counts)
-    running = (hist.st_cat[rows] != DONE) & ~_paused_rows(hist, inp, policy, rows)
-    a, b = hist.st_at[rows], st_end[rows]
-    worked = np.where(running, clock.working_between(a, b), 0)
-    elapsed = np.add.reduceat(worked, local_offsets) if len(worked) else np.zeros(0, dtype=np.int64)
-    # Working time before each row within its item, to find where the target is first exceeded.
-    cum = np.cumsum(worked)
-    before = cum - worked - np.repeat(cum[local_offsets] - worked[local_offsets], counts)
-    crossing = np.flatnonzero(running & (before <= target) & (before + worked > target))
-    item_of_row = np.repeat(np.arange(len(pos)), counts)
-    g, r = group_first(item_of_row, crossing)
+    running = np.flatnonzero((hist.st_cat[rows] != DONE) & ~_paused_rows(hist, inp, policy, rows))
+    worked = np.zeros(len(rows), dtype=np.int64)
+    worked[running] = clock.working_between(hist.st_at[rows[running]], st_end[rows[running]])
+    # A running sum per item without a pass per item: each item's first row takes away the
+    # previous item's total, so the one cumulative sum restarts at every item (and stays within
+    # an item's elapsed time: no overflow however many items there are). Every item has at
+    # least its creation row, so every segment is non-empty.
+    elapsed = np.add.reduceat(worked, local_offsets) if len(rows) else np.zeros(len(pos), dtype=np.int64)
+    adjusted = worked.copy()
+    adjusted[local_offsets[1:]] -= elapsed[:-1]
+    within = np.cumsum(adjusted)
+    # The target is first exceeded at the item's first row whose running sum passes it.
+    crossing = np.flatnonzero(within > target)
+    g, r = group_first(hist.st_pos[rows], crossing)
     breached_at = np.full(len(pos), NAT, dtype=np.int64)
     if len(r):
-        breached_at[g] = clock.instant_exceeding(a[r], target - before[r])
+        where = np.searchsorted(pos, g)
+        before = within[r] - worked[r]
+        breached_at[where] = clock.instant_exceeding(hist.st_at[rows[r]], target - before)
     stopped = hist.category_now[pos] == DONE
     return pd.DataFrame({
         "pos": pos, "policy": policy.name, "clock": "resolution", "target_ns": target, "elapsed_ns": elapsed,

@@ -77,14 +77,8 @@ def sprint_membership(hist: ItemHistory, inp: MetricsInput) -> Membership:
     st_at[move_rows], st_ids[move_rows] = m_at, to_ids[moves]
 
     # Explode states into (state row, sprint id) pairs.
-    lengths = np.fromiter((len(t) if isinstance(t, tuple | list) else 0 for t in st_ids), dtype=np.int64,
-                          count=size)
-    ex_row = np.repeat(np.arange(size, dtype=np.int64), lengths)
-    ex_sprint = np.fromiter(
-        chain.from_iterable(t for t in st_ids if isinstance(t, tuple | list)), dtype=object, count=int(lengths.sum())
-    ) if size else np.empty(0, dtype=object)
+    ex_row, ex_sprint, sprint_code = _explode_ids(st_ids)
     ex_pos = st_pos[ex_row]
-    sprint_code, _ = pd.factorize(ex_sprint)
     order = np.lexsort((ex_row, sprint_code, ex_pos))
     ex_row, ex_pos, sprint_code, ex_sprint = ex_row[order], ex_pos[order], sprint_code[order], ex_sprint[order]
     same_pair = np.r_[False, (ex_pos[1:] == ex_pos[:-1]) & (sprint_code[1:] == sprint_code[:-1])]
@@ -99,6 +93,42 @@ def sprint_membership(hist: ItemHistory, inp: MetricsInput) -> Membership:
     src = str_array(hist.items["source"])[i_pos] if n else np.empty(0, dtype=object)
     return Membership(pos=i_pos, source=src, sprint_id=ex_sprint[heads], join=st_at[ex_row[heads]],
                       leave=leave.astype(np.int64), pair=pair)
+
+
+def _explode_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, sprint id, sprint code) per element of the id tuples `ids`, row by row in tuple order.
+
+    Codes number the sprint ids in order of first appearance (as `pd.factorize` of the
+    exploded ids would). Millions of rows share a few hundred distinct tuples, so the tuples
+    are factorized and only the distinct ones are walked in Python.
+    """
+    try:
+        codes, distinct = pd.factorize(ids, use_na_sentinel=True)
+    except TypeError:  # a list among the tuples: unhashable, make every row a tuple
+        tuples = np.fromiter((t if isinstance(t, tuple) else tuple(t) if isinstance(t, list) else () for t in ids),
+                             dtype=object, count=len(ids))
+        codes, distinct = pd.factorize(tuples, use_na_sentinel=True)
+    d_tuples = [t if isinstance(t, tuple) else () for t in distinct]
+    d_len = np.fromiter((len(t) for t in d_tuples), dtype=np.int64, count=len(d_tuples))
+    d_start = np.zeros(len(d_tuples) + 1, dtype=np.int64)
+    np.cumsum(d_len, out=d_start[1:])
+    flat = np.fromiter(chain.from_iterable(d_tuples), dtype=object, count=int(d_start[-1]))
+    flat_code, _ = pd.factorize(flat)
+    valid = codes >= 0
+    lengths = np.where(valid, d_len[np.maximum(codes, 0)] if len(d_len) else 0, 0)
+    ex_row = np.repeat(np.arange(len(ids), dtype=np.int64), lengths)
+    if len(ex_row) == 0:
+        return ex_row, np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    within = np.arange(len(ex_row), dtype=np.int64) - starts[ex_row]
+    flat_at = d_start[codes[ex_row]] + within
+    ex_sprint = flat[flat_at]
+    code = flat_code[flat_at]
+    # Renumber by first appearance in the exploded order.
+    present, first = np.unique(code, return_index=True)
+    renumber = np.zeros(int(present[-1]) + 1, dtype=np.int64)
+    renumber[present[np.argsort(first, kind="stable")]] = np.arange(len(present), dtype=np.int64)
+    return ex_row, ex_sprint, renumber[code]
 
 
 def reported_sprints(inp: MetricsInput, as_of: int, sources: list[str] | None = None) -> pd.DataFrame:
