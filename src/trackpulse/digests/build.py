@@ -85,10 +85,16 @@ def filter_input(inp: MetricsInput, projects: Sequence[str]) -> MetricsInput:
     boards = inp.boards[[(s, b) in board_keys or b in wanted
                          for s, b in zip(inp.boards["source"], inp.boards["board_id"], strict=True)]] \
         if len(inp.boards) else inp.boards
+    # §9-§13 inputs too: plans and assignee history of the kept items, the projects' versions and
+    # epics, and the figure settings (KPIs, coverage, forecast windows).
+    versions = inp.versions[inp.versions["project"].isin(wanted)] if len(inp.versions) else inp.versions
+    epics = inp.epics[inp.epics["project"].isin(wanted)] if len(inp.epics) else inp.epics
     return MetricsInput(items=items, transitions=of_items(inp.transitions), statuses=inp.statuses,
                         sprint_changes=changes, estimate_changes=of_items(inp.estimate_changes),
                         worklogs=of_items(inp.worklogs), comments=of_items(inp.comments), sprints=sprints,
-                        boards=boards, sources=inp.sources, sla=inp.sla, cost=inp.cost)
+                        boards=boards, sources=inp.sources, sla=inp.sla, cost=inp.cost,
+                        item_plans=of_items(inp.item_plans), assignee_changes=of_items(inp.assignee_changes),
+                        versions=versions, epics=epics, figures=inp.figures)
 
 
 def build_from_input(inp: MetricsInput, digest: DigestConfig, *, as_of: datetime) -> DigestData:
