@@ -209,3 +209,26 @@ def test_a_legacy_token_link_is_redirected_to_the_same_page_without_the_token(pa
     assert page.locator("#tab-flow.on").count() == 1
 
 
+
+
+def test_gantt_bars_match_the_synced_worlds_versions_and_epics(page: Any, served: Served) -> None:
+    """The Schedule tab over the store synced from the Jira simulator (its versions and epics):
+    one labelled bar per version and epic of the report."""
+    data = report(served)
+    assert data["versions"] and data["epics"]
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    login(page, served.base)
+    page.goto(served.base + "/schedule")
+    page.wait_for_load_state("networkidle")
+    bars = page.eval_on_selector_all("#chart-gantt .tp-mark[data-start]",
+                                     "els => els.map(e => ({label: e.dataset.label, start: e.dataset.start}))")
+    labels = [b["label"] for b in bars]
+    drawn_versions = [v for v in data["versions"] if v["start"] or v["release_date"]]
+    for v in drawn_versions:
+        assert any(label == f"{v['project']} {v['version']}" for label in labels), (v, labels)
+    for e in data["epics"]:
+        if e["started"]:
+            assert any(label.startswith(e["epic"]) for label in labels), (e, labels)
+    assert len(bars) >= len(drawn_versions)
+    assert missing == []

@@ -1,9 +1,10 @@
 """The Schedule tab's Gantt in Chromium: one bar per version and epic, drawn from start to
 release (or today), an unfinished version's hatched extension to its 85 % forecast date.
 
-The store-backed report has no versions or epics until their connector data lands (branch
-`figdata`), so this test renders the dashboard's Gantt from a report dict with §13 rows, through
-the same `chart_specs` → `svg_markup` path the page uses, and reads the bars back from the SVG.
+This test renders the dashboard's Gantt from a report dict with hand-chosen §13 rows (dates, an
+unreleased version's forecast, a name with markup), through the same `chart_specs` → `svg_markup`
+path the page uses, and reads the bars and their geometry back from the SVG. The bars of the
+store synced from the Jira simulator are checked in tests/test_dashboard_browser.py.
 """
 
 from __future__ import annotations
