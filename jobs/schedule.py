@@ -20,11 +20,10 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from trackpulse.config import AppConfig
+from trackpulse.config import AppConfig, cron_trigger
 
 SYNC, FULL_SYNC, DIGEST, ALERTS = "sync", "full_sync", "digest", "alerts"
 
@@ -40,7 +39,12 @@ class Cron:
     timezone: str
 
     def trigger(self) -> CronTrigger:
-        return CronTrigger.from_crontab(self.expression, timezone=ZoneInfo(self.timezone))
+        trigger: CronTrigger = cron_trigger(self.expression, self.timezone)
+        return trigger
+
+    @property
+    def has_seconds(self) -> bool:
+        return len(self.expression.split()) == 6
 
 
 @dataclass(frozen=True)
@@ -95,10 +99,10 @@ def _utc_key(at: datetime) -> str:
     return text.replace(".000Z", "Z")
 
 
-def _local_key(at: datetime) -> str:
+def _local_key(at: datetime, seconds: bool = False) -> str:
     # `at` comes from the trigger in the job's zone. A non-existent spring-forward time keeps
     # the cron's wall-clock fields (02:30) with the pre-change offset: the key wants exactly those.
-    return f"{at:%Y-%m-%dT%H:%M}"
+    return f"{at:%Y-%m-%dT%H:%M:%S}" if seconds else f"{at:%Y-%m-%dT%H:%M}"
 
 
 def cron_firings(spec: JobSpec, since: datetime, until: datetime) -> Iterator[Firing]:
@@ -112,7 +116,7 @@ def cron_firings(spec: JobSpec, since: datetime, until: datetime) -> Iterator[Fi
         nxt = trigger.get_next_fire_time(prev, probe)
         if nxt is None or nxt.astimezone(UTC) > until:
             return
-        key = _local_key(nxt)
+        key = _local_key(nxt, spec.timing.has_seconds)
         if key != last_key:  # the fall-back hour's repeat of a wall time is the same firing
             yield Firing(spec.key, key, nxt.astimezone(UTC))
         last_key = key
