@@ -109,18 +109,19 @@ def cron_firings(spec: JobSpec, since: datetime, until: datetime) -> Iterator[Fi
     """Firings with `since < at <= until`, in order, one per local wall time."""
     assert isinstance(spec.timing, Cron)
     trigger = spec.timing.trigger()
-    prev: datetime | None = None
     last_key: str | None = None
     probe = since + timedelta(microseconds=1)
     while True:
-        nxt = trigger.get_next_fire_time(prev, probe)
+        nxt = trigger.get_next_fire_time(None, probe)
         if nxt is None or nxt.astimezone(UTC) > until:
             return
         key = _local_key(nxt, spec.timing.has_seconds)
         if key != last_key:  # the fall-back hour's repeat of a wall time is the same firing
             yield Firing(spec.key, key, nxt.astimezone(UTC))
         last_key = key
-        prev, probe = nxt, nxt + timedelta(microseconds=1)
+        # Stepped on the UTC line: wall-clock arithmetic on a folded time (the fall-back repeat)
+        # hands APScheduler the same instant again, and it answers with it forever.
+        probe = nxt.astimezone(UTC) + timedelta(microseconds=1)
 
 
 def latest_due(spec: JobSpec, now: datetime) -> Firing | None:
