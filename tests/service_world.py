@@ -57,7 +57,7 @@ def write_config(path: Path, store_url: str, sim_url: str, projects: list[str], 
                      "lease_seconds": lease_seconds, "shutdown_grace_seconds": grace_seconds,
                      "misfire_grace_minutes": misfire_grace_minutes},
         "sources": [{"name": "jira", "kind": "jira", "url": sim_url, "token": "sim-token", "email": "sim@example.com",
-                     "projects": projects, "max_retries": 3, "page_size": page_size}],
+                     "projects": projects, "max_retries": 3, "page_size": page_size, "concurrency": 1}],
     }
     if digest_cron:
         cfg["digests"] = [{"name": "tick", "cron": digest_cron, "timezone": "Europe/Berlin"}]

@@ -6,11 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from conftest import assert_same_rows, store_rows
 from service_world import Serve, fresh_database, job_runs, write_config
-
 from trackpulse.jobs.sync import sync_source
+
+from trackpulse.config import load_config
 from trackpulse.store.db import open_store
 
 
@@ -28,32 +30,32 @@ def _wait(cond: Any, timeout: float, what: str) -> Any:
     raise AssertionError(what)
 
 
+@pytest.mark.parametrize("store_factory", ["postgresql"], indirect=True)
 def test_a_sync_killed_mid_run_is_taken_over_after_its_lease_and_the_store_equals_a_fresh_full_sync(
         tmp_path: Path, jira_sim: Any, store_factory: Any) -> None:
-    sim = jira_sim(issues_per_project=60, latency_ms=150)
+    sim = jira_sim(issues_per_project=60, latency_ms=250)
     with fresh_database() as url:
         cfg = write_config(tmp_path / "tp.toml", url, sim.base_url, sorted(sim.world.projects), sync_seconds=600,
                            lease_seconds=3, page_size=10)
-        a = Serve(cfg, tmp_path / "a.log")
-        b = None
+        procs = [Serve(cfg, tmp_path / "a.log"), Serve(cfg, tmp_path / "b.log")]
         try:
-            a.wait_ready()
-            _wait(lambda: _running(url), 30, "the first instance never started its sync")
-            time.sleep(2)  # a few pages committed
-            b = Serve(cfg, tmp_path / "b.log")
-            b.wait_ready()
-            a.kill()  # SIGKILL mid-sync: its lease stops being renewed
+            for p in procs:
+                p.wait_ready()
+            run = _wait(lambda: _running(url), 30, "no instance started the sync")
+            time.sleep(1)  # a few pages committed
+            holder = next(p for p in procs if f":{p.proc.pid}:" in run["holder"])
+            other = next(p for p in procs if p is not holder)
+            holder.kill()  # SIGKILL mid-sync: its lease stops being renewed
             done = _wait(lambda: next((r for r in job_runs(url) if r["job"] == "sync:jira"
                                        and r["status"] == "done"), None), 90, "no instance finished the sync")
             assert done["takeovers"] == 1 and done["attempts"] == 2
-            rc, _ = b.terminate()
-            assert rc == 0, b.log.read_text()
+            rc, _ = other.terminate()
+            assert rc == 0, other.log.read_text()
         finally:
-            a.stop_quietly()
-            if b is not None:
-                b.stop_quietly()
+            for p in procs:
+                p.stop_quietly()
         fresh = store_factory()
-        sync_source(fresh, __import__("trackpulse.config", fromlist=["x"]).load_config(str(cfg)).sources[0], full=True)
+        sync_source(fresh, load_config(str(cfg)).sources[0], full=True)
         served = open_store(url)
         try:
             assert_same_rows(store_rows(served, "jira"), store_rows(fresh, "jira"))

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from service_world import Serve, fresh_database, job_runs, write_config
 
 

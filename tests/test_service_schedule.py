@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from service_world import job_runs
+from trackpulse.jobs.runner import Runner
+from trackpulse.jobs.schedule import cron_firings, jobs_from_config
 
 from trackpulse.config import parse_config
 from trackpulse.errors import ConfigError
-from trackpulse.jobs.runner import Runner
-from trackpulse.jobs.schedule import cron_firings, jobs_from_config
 from trackpulse.store.db import open_store
-from service_world import job_runs
 
 
 def _digest_cfg(tmp_path: Path, cron: str, tz: str, grace_minutes: float = 60) -> dict:
