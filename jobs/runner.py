@@ -271,7 +271,7 @@ class Runner:
         except Checkpoint as exc:
             status, outcome, error = "pending", "checkpointed", None
             log.info("%s", exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of a run is recorded on its claim row
             status, outcome = "failed", "failed"
             one_line = getattr(exc, "one_line", None)
             error = one_line() if callable(one_line) else " ".join(f"{type(exc).__name__}: {exc}".split())

@@ -86,7 +86,7 @@ def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
     for s in status["sources"]:
         last = s.get("last_success")
         if last:
-            ages[s["name"]] = (now - datetime.fromisoformat(last.replace("Z", "+00:00"))).total_seconds()
+            ages[s["name"]] = (now - datetime.fromisoformat(last)).total_seconds()
     cached = _CACHE.get(id(state))
     if cached is None or time.monotonic() - cached[0] > 15:
         try:
