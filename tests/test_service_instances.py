@@ -46,3 +46,28 @@ def test_each_sync_and_digest_firing_runs_exactly_once_across_instances(tmp_path
         1 for r in syncs if r["status"] == "pending" and r["holder"] is None and r["attempts"] == 1)
     # More than one instance took part, so the claims (not luck) kept the firings single.
     assert len({r["holder"] for r in done if r["holder"]}) >= 1
+
+
+def test_two_instances_starting_at_once_on_an_empty_database_migrate_once_and_both_serve(
+        tmp_path: Path, jira_sim: Any) -> None:
+    import sqlalchemy as sa
+
+    sim = jira_sim(issues_per_project=5)
+    with fresh_database() as url:
+        cfg = write_config(tmp_path / "tp.toml", url, sim.base_url, sorted(sim.world.projects), sync_seconds=600)
+        procs = [Serve(cfg, tmp_path / f"serve{i}.log") for i in range(2)]  # started together
+        try:
+            for p in procs:
+                p.wait_ready()
+            engine = sa.create_engine(url)
+            with engine.connect() as c:
+                versions = c.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+            engine.dispose()
+            assert len(versions) == 1
+            for p in procs:
+                assert p.terminate()[0] == 0, p.log.read_text()
+        finally:
+            for p in procs:
+                p.stop_quietly()
+        logs = [p.log.read_text() for p in procs]
+        assert not any("Traceback" in text for text in logs), logs
