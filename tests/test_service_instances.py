@@ -71,3 +71,5 @@ def test_two_instances_starting_at_once_on_an_empty_database_migrate_once_and_bo
                 p.stop_quietly()
         logs = [p.log.read_text() for p in procs]
         assert not any("Traceback" in text for text in logs), logs
+        # One instance ran the migrations; the other waited on the lock and found the schema at head.
+        assert sorted(int("Running upgrade" in text) for text in logs) == [0, 1]
