@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--duplicates", type=float, default=0.05)
     ap.add_argument("--issues", type=int, default=300)
+    ap.add_argument("--no-alerts", action="store_true", help="compare: intake without rule evaluation")
     args = ap.parse_args()
     n = int(args.rate * args.seconds)
 
@@ -74,7 +75,7 @@ def main() -> None:
                 plan.append(i)
 
         cfg = write_config(Path(tmp) / "tp.toml", url, sim_url, sorted(world.projects), sync_seconds=3600,
-                           extra={"alerts": {"rules": [{"name": "defects", "when": "defects_open_above",
+                           extra=None if args.no_alerts else {"alerts": {"rules": [{"name": "defects", "when": "defects_open_above",
                                                         "threshold": 100000.0}]}})
         text = cfg.read_text().replace('page_size = 100', f'page_size = 100\nwebhook_secret = "{SECRET}"')
         cfg.write_text(text)
