@@ -20,11 +20,10 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from trackpulse.config import AppConfig
+from trackpulse.config import AppConfig, cron_trigger
 
 SYNC, FULL_SYNC, DIGEST, ALERTS = "sync", "full_sync", "digest", "alerts"
 
@@ -40,7 +39,12 @@ class Cron:
     timezone: str
 
     def trigger(self) -> CronTrigger:
-        return CronTrigger.from_crontab(self.expression, timezone=ZoneInfo(self.timezone))
+        trigger: CronTrigger = cron_trigger(self.expression, self.timezone)
+        return trigger
+
+    @property
+    def has_seconds(self) -> bool:
+        return len(self.expression.split()) == 6
 
 
 @dataclass(frozen=True)
@@ -95,28 +99,29 @@ def _utc_key(at: datetime) -> str:
     return text.replace(".000Z", "Z")
 
 
-def _local_key(at: datetime) -> str:
+def _local_key(at: datetime, seconds: bool = False) -> str:
     # `at` comes from the trigger in the job's zone. A non-existent spring-forward time keeps
     # the cron's wall-clock fields (02:30) with the pre-change offset: the key wants exactly those.
-    return f"{at:%Y-%m-%dT%H:%M}"
+    return f"{at:%Y-%m-%dT%H:%M:%S}" if seconds else f"{at:%Y-%m-%dT%H:%M}"
 
 
 def cron_firings(spec: JobSpec, since: datetime, until: datetime) -> Iterator[Firing]:
     """Firings with `since < at <= until`, in order, one per local wall time."""
     assert isinstance(spec.timing, Cron)
     trigger = spec.timing.trigger()
-    prev: datetime | None = None
     last_key: str | None = None
     probe = since + timedelta(microseconds=1)
     while True:
-        nxt = trigger.get_next_fire_time(prev, probe)
+        nxt = trigger.get_next_fire_time(None, probe)
         if nxt is None or nxt.astimezone(UTC) > until:
             return
-        key = _local_key(nxt)
+        key = _local_key(nxt, spec.timing.has_seconds)
         if key != last_key:  # the fall-back hour's repeat of a wall time is the same firing
             yield Firing(spec.key, key, nxt.astimezone(UTC))
         last_key = key
-        prev, probe = nxt, nxt + timedelta(microseconds=1)
+        # Stepped on the UTC line: wall-clock arithmetic on a folded time (the fall-back repeat)
+        # hands APScheduler the same instant again, and it answers with it forever.
+        probe = nxt.astimezone(UTC) + timedelta(microseconds=1)
 
 
 def latest_due(spec: JobSpec, now: datetime) -> Firing | None:

@@ -7,12 +7,14 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from trackpulse.jobs.runner import Runner
+from trackpulse.jobs.schedule import interval_firing
 
 from trackpulse.config import parse_config
-from trackpulse.server.scheduler import run_scheduled_sync, start_scheduler
 from trackpulse.server.telemetry import Telemetry
 from trackpulse.store.db import open_store
 
@@ -64,13 +66,15 @@ def test_scheduled_sync_counts_failures_and_keeps_running(tmp_path: Path) -> Non
     })
     store = open_store(cfg.store.url)
     telemetry = Telemetry()
-    run_scheduled_sync(cfg, store, telemetry)  # must not raise
-    assert b'trackpulse_sync_runs_total{outcome="failed",source="down"} 1.0' in telemetry.exposition()
-    scheduler = start_scheduler(cfg, store, telemetry, run_now=False)
+    runner = Runner(cfg, store, events=telemetry)
     try:
-        [job] = scheduler.get_jobs()
-        assert (job.max_instances, job.coalesce) == (1, True)
-        assert job.trigger.interval.total_seconds() == 3600
+        runner.wake("sync:down")  # must not raise
+        assert b'trackpulse_sync_runs_total{outcome="failed",source="down"} 1.0' in telemetry.exposition()
+        assert b'trackpulse_job_runs_total{job="sync:down",outcome="failed"} 1.0' in telemetry.exposition()
+        from trackpulse.jobs.runner import describe
+
+        [row] = [r for r in describe(cfg, store) if r["job"] == "sync:down"]
+        assert row["last_status"] == "failed" and "down" in row["last_error"]
+        assert row["last_firing"] == interval_firing(runner.specs["sync:down"], datetime.now(UTC)).key
     finally:
-        scheduler.shutdown(wait=False)
         store.dispose()

@@ -252,12 +252,19 @@ def status(
     store = open_store(cfg.store.url)
     try:
         report = build_status(cfg, store)
+        from trackpulse.jobs.runner import describe
+
+        report["jobs"] = describe(cfg, store)  # the schedule: last and next run, holder, last error
     finally:
         store.dispose()
     if json_output:
         _print_json(report)
     else:
         out.print(status_table(report))
+        if report["jobs"]:
+            from trackpulse.views import jobs_table
+
+            out.print(jobs_table(report["jobs"]))
 
 
 # --------------------------------------------------------------------------- metrics

@@ -196,14 +196,27 @@ def _check_timezone(v: str) -> str:
     return v
 
 
-def _check_cron(v: str) -> str:
+def cron_trigger(expression: str, timezone: str) -> Any:
+    """APScheduler's CronTrigger for five fields (minute hour day month weekday) or six, with a
+    leading seconds field (short periods for tests and demos)."""
+    from zoneinfo import ZoneInfo
+
     from apscheduler.triggers.cron import CronTrigger
 
+    fields = expression.split()
+    if len(fields) == 6:
+        second, minute, hour, day, month, dow = fields
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow,
+                           timezone=ZoneInfo(timezone))
+    return CronTrigger.from_crontab(expression, timezone=ZoneInfo(timezone))
+
+
+def _check_cron(v: str) -> str:
     try:
-        CronTrigger.from_crontab(v, timezone="UTC")
+        cron_trigger(v, "UTC")
     except ValueError as exc:
-        raise ValueError(f"bad cron expression {v!r} (five fields: minute hour day month weekday): {exc}") \
-            from exc
+        raise ValueError(f"bad cron expression {v!r} (five fields: minute hour day month weekday, "
+                         f"or six with leading seconds): {exc}") from exc
     return v
 
 

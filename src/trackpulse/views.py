@@ -39,6 +39,18 @@ _COUNT_COLUMNS = {"items", "deleted", "histories", "worklogs", "comments", "spri
                   "webhooks failed"}
 
 
+def jobs_table(jobs: list[dict[str, Any]]) -> Table:
+    """`trackpulse status`: the schedule, per job (claims in the store, next firing from the config)."""
+    table = Table(title="schedule")
+    for col in ("job", "last run", "status", "next run", "held by", "runs", "takeovers", "last error"):
+        table.add_column(col, overflow="fold", justify="right" if col in ("runs", "takeovers") else "left")
+    for j in jobs:
+        table.add_row(j["job"], short_ts(j["last_run"]) or "never", j["last_status"] or "-",
+                      short_ts(j["next_run"]) or "-", j["holder"] or "-", str(j["runs"]), str(j["takeovers"]),
+                      j["last_error"] or "-")
+    return table
+
+
 def status_table(report: dict[str, Any]) -> Table:
     table = Table(title=f"trackpulse status ({report['store']})")
     for col in ("source", "kind", "last success", "last run", "cursor", "items", "deleted", "histories",

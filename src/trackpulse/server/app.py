@@ -1,9 +1,9 @@
-"""The `trackpulse serve` application: webhooks, API, dashboard, Prometheus, scheduler.
+"""The `trackpulse serve` application: webhooks, API, dashboard, Prometheus, schedule, health.
 
 `create_app(cfg)` builds a FastAPI app with its own store, webhook queue (worker thread
 started at once, so stored but unprocessed deliveries are applied even when the app is
-run without lifespan events) and Prometheus registry. `run_server` adds the scheduler
-and runs uvicorn in the foreground.
+run without lifespan events) and Prometheus registry. `run_server` adds the schedule
+(`jobs/runner.py`) and runs uvicorn in the foreground until SIGTERM/SIGINT (`lifecycle.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from trackpulse.config import AppConfig
 from trackpulse.reports import build_status
 from trackpulse.server import api, dashboard, webhooks
 from trackpulse.server.auth import require_token
+from trackpulse.server.lifecycle import readiness, refresh_project_gauges
 from trackpulse.server.state import ServerState
 from trackpulse.server.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry
 from trackpulse.server.webhook_queue import WebhookQueue
@@ -42,10 +43,16 @@ def create_app(cfg: AppConfig, store: Store | None = None, *, start_worker: bool
     def healthz() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
 
+    @app.get("/readyz")
+    def readyz(request: Request) -> Response:
+        return readiness(request.app.state.tp)
+
     @app.get("/metrics", dependencies=[Depends(require_token)])
     def prometheus(request: Request) -> Response:
         state: ServerState = request.app.state.tp
-        telemetry.refresh_store_gauges(build_status(state.cfg, state.store), state.webhooks.pending_in_store())
+        status = build_status(state.cfg, state.store)
+        telemetry.refresh_store_gauges(status, state.webhooks.pending_in_store())
+        refresh_project_gauges(state, status)
         return Response(telemetry.exposition(), media_type=PROMETHEUS_CONTENT_TYPE)
 
     if start_worker:
@@ -61,25 +68,21 @@ def close_app(app: FastAPI) -> None:
 
 
 def run_server(cfg: AppConfig, *, host: str, port: int, schedule: bool = True, announce: Any = None) -> None:
-    """Foreground server for `trackpulse serve`: returns when interrupted."""
-    import uvicorn
+    """Foreground server for `trackpulse serve`: returns (exit 0) on SIGTERM/SIGINT."""
+    from trackpulse.server.lifecycle import GracefulServer, start_schedule
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(cfg)
     state: ServerState = app.state.tp
-    scheduler = None
-    if schedule and cfg.sources:
-        from trackpulse.server.scheduler import start_scheduler
-
-        scheduler = start_scheduler(cfg, state.store, state.telemetry)
+    scheduler = start_schedule(state) if schedule else None
     if announce is not None:
         announce.print(f"trackpulse serving on http://{host}:{port} (dashboard /, API /api, webhooks /webhooks)"
                        + (f"; syncing every {cfg.schedule.sync_every_minutes:g} min" if scheduler else ""))
         if cfg.server.token is None:
             announce.print("note: server.token is not set: the API, dashboard and /metrics answer 503")
+    server = GracefulServer(app, host=host, port=port, on_stop=scheduler.stop if scheduler else None,
+                            grace=cfg.schedule.shutdown_grace_seconds)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        server.serve_until_stopped()
     finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
         close_app(app)

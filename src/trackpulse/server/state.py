@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from trackpulse.config import AppConfig
 from trackpulse.server.telemetry import Telemetry
@@ -16,3 +17,4 @@ class ServerState:
     store: Store
     telemetry: Telemetry
     webhooks: WebhookQueue
+    runner: Any = None  # trackpulse.jobs.runner.Runner when `serve` runs the schedule

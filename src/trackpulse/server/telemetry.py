@@ -14,6 +14,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from trackpulse.sync_api import SyncResult
 
+PROJECT_GAUGES = {
+    "sla_breaches_open": "Open SLA breaches (items past their SLA, not done).",
+    "sla_at_risk": "SLA clocks at risk (running, past the at-risk share of their target).",
+    "wip": "Items in progress.",
+    "defects_open": "Open defects.",
+}
+
 
 class Telemetry:
     def __init__(self) -> None:
@@ -45,6 +52,44 @@ class Telemetry:
             "trackpulse_store_items", "Live items in the store, per source.", ["source"], registry=self.registry,
         )
 
+        self.webhook_evaluated = Counter(
+            "trackpulse_webhook_evaluated", "Applied webhook deliveries whose batch the alert rules were evaluated on.",
+            registry=self.registry)
+        self.job_runs = Counter("trackpulse_job_runs", "Scheduled runs by job and outcome (ok, failed, checkpointed).",
+                                ["job", "outcome"], registry=self.registry)
+        self.job_seconds = Counter("trackpulse_job_seconds", "Seconds spent in scheduled runs, per job.",
+                                   ["job"], registry=self.registry)
+        self.job_claims_lost = Counter("trackpulse_job_claims_lost",
+                                       "Firings another instance had already claimed, per job.", ["job"],
+                                       registry=self.registry)
+        self.job_takeovers = Counter("trackpulse_job_lease_takeovers",
+                                     "Runs taken over after their holder's lease expired, per job.", ["job"],
+                                     registry=self.registry)
+        self.project_gauges = {
+            name: Gauge(f"trackpulse_project_{name}", text, ["source", "project"], registry=self.registry)
+            for name, text in PROJECT_GAUGES.items()}
+        self.last_sync_age = Gauge("trackpulse_last_sync_age_seconds",
+                                   "Seconds since the source's last successful sync.", ["source"],
+                                   registry=self.registry)
+
+    def job_run(self, job: str, outcome: str, seconds: float) -> None:
+        self.job_runs.labels(job=job, outcome=outcome).inc()
+        self.job_seconds.labels(job=job).inc(seconds)
+
+    def job_claim_lost(self, job: str) -> None:
+        self.job_claims_lost.labels(job=job).inc()
+
+    def job_takeover(self, job: str) -> None:
+        self.job_takeovers.labels(job=job).inc()
+
+    def refresh_project_gauges(self, figures: dict[tuple[str, str], dict[str, float]],
+                               sync_age: dict[str, float]) -> None:
+        for (source, project), values in figures.items():
+            for name, value in values.items():
+                self.project_gauges[name].labels(source=source, project=project).set(value)
+        for source, age in sync_age.items():
+            self.last_sync_age.labels(source=source).set(age)
+
     def delivery(self, source: str, tracker: str, outcome: str) -> None:
         self.webhook_deliveries.labels(source=source, tracker=tracker, outcome=outcome).inc()
 
@@ -64,3 +109,26 @@ class Telemetry:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def project_figures(cfg: Any, store: Any, as_of: Any) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (source, project): open SLA breaches, at-risk clocks, WIP, open defects (one metrics run)."""
+    from trackpulse.metrics.load import load_input
+    from trackpulse.metrics.report import MetricsRun, report_of
+
+    sources = [s.name for s in cfg.sources]
+    if not sources:
+        return {}
+    report = report_of(MetricsRun.start(load_input(store, cfg, sources=sources), as_of=as_of, sources=sources))
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for p in report["projects"]:
+        out[(p["source"], p["project"])] = {"sla_breaches_open": 0.0, "sla_at_risk": 0.0,
+                                            "wip": float(p["wip"]), "defects_open": float(p["defects_open"])}
+    for c in report["sla"]:
+        row = out.setdefault((c["source"], c["project"]), {"sla_breaches_open": 0.0, "sla_at_risk": 0.0,
+                                                           "wip": 0.0, "defects_open": 0.0})
+        if c["status"] == "breached":
+            row["sla_breaches_open"] += 1
+        elif c["status"] == "at_risk":
+            row["sla_at_risk"] += 1
+    return out

@@ -115,6 +115,9 @@ class WebhookQueue:
         self._idle = threading.Condition()
         self._next_scan = 0.0  # time.monotonic() of the next look for due retries
         self._thread: threading.Thread | None = None
+        # Called by the worker when the queue drains after applying deliveries (alerts in the loop).
+        self.on_batch: Callable[[int], None] | None = None
+        self._batch = 0
 
     # ------------------------------------------------------------------ intake
 
@@ -180,6 +183,10 @@ class WebhookQueue:
                 return
             try:
                 self._process(*key)
+                self._batch += 1
+                if self.on_batch is not None and self._queue.empty():
+                    n, self._batch = self._batch, 0
+                    self.on_batch(n)
             except Exception:
                 log.exception("webhook delivery %s/%s could not be processed", *key)
             finally:

@@ -1,0 +1,161 @@
+"""Webhook intake under load into one `trackpulse serve` on PostgreSQL, alerts on.
+
+Sends `--rate` signed Jira deliveries per second for `--seconds` (default 200/s for 60 s), with
+duplicates (the same delivery id again) and reordering (shuffled within small windows), and
+reports: p50/p99 from sending a delivery to it being stored, applied and evaluated by the alert
+rules (the server's `trackpulse_webhook_evaluated_total` counter, polled every 20 ms, marks when
+the k-th applied delivery's batch was evaluated), deliveries lost (unique ids sent but never
+applied: must be 0) and the serve process's peak memory (VmHWM).
+
+    .venv/bin/python bench/bench_webhook_intake.py --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from service_world import Serve, fresh_database, write_config  # noqa: E402
+
+from trackpulse.simulator.jira_app import create_jira_app  # noqa: E402
+from trackpulse.simulator.jira_render import JiraRenderer  # noqa: E402
+from trackpulse.simulator.jira_world import PROFILES, JiraWorld  # noqa: E402
+from trackpulse.simulator.runner import serve_in_thread  # noqa: E402
+from trackpulse.simulator.webhooks import jira_build_delivery, jira_webhook_payload  # noqa: E402
+
+SECRET = "bench-secret"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--duplicates", type=float, default=0.05)
+    ap.add_argument("--issues", type=int, default=300)
+    ap.add_argument("--no-alerts", action="store_true", help="compare: intake without rule evaluation")
+    args = ap.parse_args()
+    n = int(args.rate * args.seconds)
+
+    world = JiraWorld.generate(7, projects=2, issues_per_project=args.issues // 2)
+    app = create_jira_app(world, profile="cloud")
+    with serve_in_thread(app) as sim_url, fresh_database() as url, tempfile.TemporaryDirectory() as tmp:
+        renderer = JiraRenderer(world, PROFILES["cloud"], sim_url, api_version=2)
+        payloads = []
+        seed = 0
+        while len(payloads) < n:
+            world.advance(timedelta(minutes=1))
+            payloads += [jira_webhook_payload(world, renderer, ev) for ev in world.mutate(seed, 0.05)]
+            seed += 1
+        payloads = payloads[:n]
+        sends = [jira_build_delivery(p, "", secret=SECRET) for p in payloads]
+        order = list(range(n))
+        for i in range(0, n, 10):  # reordering within windows of ten
+            window = order[i:i + 10]
+            random.Random(i).shuffle(window)
+            order[i:i + 10] = window
+        dup_rng = random.Random(1)
+        plan = []
+        for i in order:
+            plan.append(i)
+            if dup_rng.random() < args.duplicates:
+                plan.append(i)
+
+        cfg = write_config(Path(tmp) / "tp.toml", url, sim_url, sorted(world.projects), sync_seconds=3600,
+                           extra=None if args.no_alerts else {"alerts": {"rules": [{"name": "defects", "when": "defects_open_above",
+                                                        "threshold": 100000.0}]}})
+        text = cfg.read_text().replace('page_size = 100', f'page_size = 100\nwebhook_secret = "{SECRET}"')
+        cfg.write_text(text)
+        serve = Serve(cfg, Path(tmp) / "serve.log")
+        try:
+            serve.wait_ready()
+            engine = sa.create_engine(url)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # the start-up sync fills the store first
+                with engine.connect() as c:
+                    if c.execute(sa.text("SELECT count(*) FROM job_run WHERE status = 'done'")).scalar_one():
+                        break
+                time.sleep(0.5)
+            endpoint = f"{serve.base}/webhooks/jira/jira"
+            sent_at: dict[str, float] = {}
+            polls: list[tuple[float, float]] = []
+            stop = threading.Event()
+
+            def poll() -> None:
+                with httpx.Client(headers={"Authorization": "Bearer tok"}) as http:
+                    while not stop.is_set():
+                        body = http.get(f"{serve.base}/metrics").text
+                        m = re.search(r"^trackpulse_webhook_evaluated_total ([0-9.e+]+)$", body, re.M)
+                        polls.append((time.monotonic(), float(m.group(1)) if m else 0.0))
+                        time.sleep(0.02)
+
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            clients = threading.local()
+
+            def post(i: int) -> None:
+                d = sends[i]
+                http = getattr(clients, "c", None) or httpx.Client(timeout=30)
+                clients.c = http
+                sent_at.setdefault(d.identifier, time.monotonic())
+                http.post(endpoint, content=d.body, headers=d.headers)
+
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(16) as pool:
+                for k, i in enumerate(plan):
+                    due = t0 + k / (args.rate * len(plan) / n)
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    pool.submit(post, i)
+            sending = time.monotonic() - t0
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and (not polls or polls[-1][1] < len(sent_at)):
+                time.sleep(0.1)
+            stop.set()
+            poller.join(2)
+            with engine.connect() as c:
+                rows = c.execute(sa.text("SELECT delivery_id FROM webhook_delivery WHERE processed_at IS NOT NULL "
+                                         "ORDER BY processed_at, delivery_id")).scalars().all()
+            engine.dispose()
+            hwm = next((line.split()[1] for line in Path(f"/proc/{serve.proc.pid}/status").read_text().splitlines()
+                        if line.startswith("VmHWM")), "?")
+            lat = []
+            j = 0
+            for k, ident in enumerate(rows, start=1):
+                while j < len(polls) and polls[j][1] < k:
+                    j += 1
+                if j < len(polls) and ident in sent_at:
+                    lat.append((polls[j][0] - sent_at[ident]) * 1000)
+            lat.sort()
+            lost = len(set(sent_at) - set(rows))
+
+            def pct(p: float) -> float:
+                return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
+
+            print(f"sent {len(plan)} deliveries ({n} unique, {len(plan) - n} duplicates) in {sending:.1f} s "
+                  f"({len(plan) / sending:.0f}/s)")
+            print(f"applied and evaluated {len(rows)}; lost {lost}")
+            print(f"delivery -> stored and evaluated: p50 {pct(0.50):.0f} ms, p99 {pct(0.99):.0f} ms, "
+                  f"max {lat[-1] if lat else float('nan'):.0f} ms")
+            print(f"serve peak memory (VmHWM): {hwm} kB")
+            serve.terminate()
+        finally:
+            serve.stop_quietly()
+
+
+if __name__ == "__main__":
+    main()
