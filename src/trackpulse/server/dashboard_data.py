@@ -24,7 +24,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import col
 
-from trackpulse.config import AppConfig, JiraSourceConfig
+from trackpulse.alerts.inputs import item_url
+from trackpulse.config import AppConfig
 from trackpulse.digests.build import _all_clocks, _cycle_points, filter_input
 from trackpulse.metrics import flow
 from trackpulse.metrics.frames import MetricsInput
@@ -194,16 +195,6 @@ def _day(text: str) -> datetime | None:
         return None
     d = date.fromisoformat(text)
     return datetime(d.year, d.month, d.day, tzinfo=UTC)
-
-
-def item_url(cfg: AppConfig, source: str, key: str) -> str | None:
-    """Fallback until report rows carry `item_url`: Jira's browse URL, Trello's short card URL."""
-    src = next((s for s in cfg.sources if s.name == source), None)
-    if isinstance(src, JiraSourceConfig):
-        return f"{src.url.rstrip('/')}/browse/{key}"
-    if src is not None:
-        return f"https://trello.com/c/{key}"
-    return None
 
 
 def _item_urls(cfg: AppConfig, store: Store) -> dict[tuple[str, str], str]:
