@@ -3,7 +3,7 @@
 Sends `--rate` signed Jira deliveries per second for `--seconds` (default 200/s for 60 s), with
 duplicates (the same delivery id again) and reordering (shuffled within small windows), and
 reports: p50/p99 from sending a delivery to it being stored, applied and evaluated by the alert
-rules (the server's `trackpulse_webhook_evaluated_total` counter, polled every 20 ms, marks when
+rules (the server's `trackpulse_webhook_evaluated_total` counter, polled every 10 ms, marks when
 the k-th applied delivery's batch was evaluated), deliveries lost (unique ids sent but never
 applied: must be 0) and the serve process's peak memory (VmHWM).
 
@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--duplicates", type=float, default=0.05)
     ap.add_argument("--issues", type=int, default=300)
+    ap.add_argument("--timeline", action="store_true", help="print the worst latency per second of sending")
     ap.add_argument("--no-alerts", action="store_true", help="compare: intake without rule evaluation")
     args = ap.parse_args()
     n = int(args.rate * args.seconds)
@@ -98,9 +99,9 @@ def main() -> None:
                 with httpx.Client(headers={"Authorization": "Bearer tok"}) as http:
                     while not stop.is_set():
                         body = http.get(f"{serve.base}/metrics").text
-                        m = re.search(r"^trackpulse_webhook_evaluated_total ([0-9.e+]+)$", body, re.M)
+                        m = re.search(r"^trackpulse_webhook_evaluated_total ([0-9.e+]+)$", body, re.MULTILINE)
                         polls.append((time.monotonic(), float(m.group(1)) if m else 0.0))
-                        time.sleep(0.02)
+                        time.sleep(0.01)
 
             poller = threading.Thread(target=poll, daemon=True)
             poller.start()
@@ -113,6 +114,7 @@ def main() -> None:
                 sent_at.setdefault(d.identifier, time.monotonic())
                 http.post(endpoint, content=d.body, headers=d.headers)
 
+            cpu0 = _cpu_seconds(serve.proc.pid)
             t0 = time.monotonic()
             with ThreadPoolExecutor(16) as pool:
                 for k, i in enumerate(plan):
@@ -125,6 +127,8 @@ def main() -> None:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and (not polls or polls[-1][1] < len(sent_at)):
                 time.sleep(0.1)
+            drained = time.monotonic() - t0
+            cpu = _cpu_seconds(serve.proc.pid) - cpu0
             stop.set()
             poller.join(2)
             with engine.connect() as c:
@@ -134,13 +138,20 @@ def main() -> None:
             hwm = next((line.split()[1] for line in Path(f"/proc/{serve.proc.pid}/status").read_text().splitlines()
                         if line.startswith("VmHWM")), "?")
             lat = []
+            timeline: list[tuple[float, float]] = []
             j = 0
             for k, ident in enumerate(rows, start=1):
                 while j < len(polls) and polls[j][1] < k:
                     j += 1
                 if j < len(polls) and ident in sent_at:
                     lat.append((polls[j][0] - sent_at[ident]) * 1000)
+                    timeline.append((sent_at[ident] - t0, lat[-1]))
             lat.sort()
+            if args.timeline:  # the worst latency per second of sending: where the tail comes from
+                worst: dict[int, float] = {}
+                for at, ms in timeline:
+                    worst[int(at)] = max(worst.get(int(at), 0.0), ms)
+                print("worst per second sent: " + " ".join(f"{s}:{ms:.0f}" for s, ms in sorted(worst.items())))
             lost = len(set(sent_at) - set(rows))
 
             def pct(p: float) -> float:
@@ -152,9 +163,19 @@ def main() -> None:
             print(f"delivery -> stored and evaluated: p50 {pct(0.50):.0f} ms, p99 {pct(0.99):.0f} ms, "
                   f"max {lat[-1] if lat else float('nan'):.0f} ms")
             print(f"serve peak memory (VmHWM): {hwm} kB")
+            print(f"serve CPU {cpu:.1f} s over {drained:.1f} s from first send to last evaluation "
+                  f"({1000 * cpu / max(1, len(rows)):.2f} ms per applied delivery, the /metrics polls included)")
             serve.terminate()
         finally:
             serve.stop_quietly()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """user + system CPU of a process, from /proc (clock ticks)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

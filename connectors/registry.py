@@ -15,7 +15,8 @@ from trackpulse.errors import ConfigError
 from trackpulse.sync_api import Connector, ConnectorKind
 
 CONNECTORS: dict[str, ConnectorKind] = {
-    "jira": ConnectorKind("jira", jira.open_connector, jira.apply_webhook, jira.describe_cursor),
+    "jira": ConnectorKind("jira", jira.open_connector, jira.apply_webhook, jira.describe_cursor,
+                          apply_webhooks=jira.apply_webhooks),
     "trello": ConnectorKind("trello", trello.open_connector, trello.apply_webhook, trello.describe_cursor),
 }
 

@@ -177,3 +177,59 @@ def test_sprint_webhooks_upsert_and_delete_sprints(jira_sim: JiraSimFactory, sto
     apply_webhook(store, cfg, {**body, "webhookEvent": "sprint_deleted"}, {})
     with store.session() as s:
         assert s.get(Sprint, (cfg.name, "999")) is None
+
+
+def test_a_burst_applied_as_one_batch_leaves_the_store_as_one_by_one_and_isolates_a_bad_delivery(
+    jira_sim: JiraSimFactory, store_factory: StoreFactory
+) -> None:
+    """The queue applies what has queued up in one transaction (`apply_webhooks`): repeats of one
+    item, deletions and sprint changes in between, a malformed delivery in the middle. The store
+    ends as applying them one at a time does; the bad one alone fails, with its reason."""
+    from trackpulse.config import parse_config
+    from trackpulse.server.webhook_queue import WebhookQueue
+
+    sim = jira_sim("cloud", seed=9, issues_per_project=30)
+    world, cfg = sim.world, sim.source()
+    renderer = JiraRenderer(world, PROFILES["cloud"], sim.base_url, api_version=2)
+    one_by_one, batched = store_factory(), store_factory()
+    for s in (one_by_one, batched):
+        open_connector(cfg).sync(s, full=True)
+    seen = len(world.events)
+    bodies: list[dict[str, Any]] = []
+    for step in range(12):
+        world.advance(timedelta(minutes=7))
+        world.mutate(step, 0.2)
+        bodies += [jira_webhook_payload(world, renderer, ev) for ev in world.events[seen:]]
+        seen = len(world.events)
+    assert len(bodies) > 30
+    keys = [b["issue"]["id"] for b in bodies if "issue" in b and b["webhookEvent"] == "jira:issue_updated"]
+    assert len(keys) > len(set(keys))  # one item changed more than once inside the batch
+    bad = {"webhookEvent": "jira:issue_updated", "issue": {}}
+    bodies.insert(len(bodies) // 2, bad)
+
+    for i, body in enumerate(bodies):
+        if body is bad:
+            continue
+        apply_webhook(one_by_one, cfg, body, {"X-Atlassian-Webhook-Identifier": f"d{i}"})
+
+    app_cfg = parse_config({"store": {"url": "sqlite://"}, "sources": [cfg.model_dump(mode="json")]})
+    queue = WebhookQueue(app_cfg, batched, poll_seconds=60)
+    batches: list[int] = []
+    queue.on_batch = batches.append
+    for i, body in enumerate(bodies):  # stored before the worker starts: it finds them all at once
+        assert queue.accept(cfg.name, f"d{i}", body["webhookEvent"], body, {"X-Atlassian-Webhook-Identifier": f"d{i}"})
+    queue.start()
+    try:
+        assert queue.wait_idle(60)
+    finally:
+        queue.stop()
+    assert batches == [len(bodies)]  # one batch
+    assert (_items(batched, cfg.name), store_rows(batched, cfg.name, with_raw=False)) == (
+        _items(one_by_one, cfg.name), store_rows(one_by_one, cfg.name, with_raw=False))
+    from trackpulse.store.models import WebhookDelivery
+
+    with batched.session() as s:
+        rows = {r.delivery_id: r for r in s.execute(sa.select(WebhookDelivery)).scalars()}
+    bad_id = f"d{bodies.index(bad)}"
+    assert rows[bad_id].failure == "permanent" and "issue id" in (rows[bad_id].error or "")
+    assert all(r.processed_at is not None and r.attempts == 1 for k, r in rows.items() if k != bad_id)

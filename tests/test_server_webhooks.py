@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -321,3 +322,49 @@ def test_signed_body_that_is_not_a_trello_webhook_is_400(server: Server, body: b
     assert server.http.post("/webhooks/trello/team", content=body,
                             headers={"X-Trello-Webhook": sig}).status_code == 400
     assert server.deliveries() == []
+
+
+def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_on_its_own_thread(tmp_path: Path) -> None:
+    """`serve` wires the webhook queue to the alert evaluator (issue 10 §2): a signed delivery of
+    a long-overdue Highest bug opens an SLA breach episode within seconds, and the evaluated
+    counter of /metrics covers the delivery. Evaluation runs beside intake, not on its thread."""
+    import re
+
+    from trackpulse.server.lifecycle import start_schedule
+    from trackpulse.store.models import Alert
+
+    base = make_config(tmp_path)
+    cfg = parse_config({
+        **base.model_dump(mode="json", exclude={"sources", "server"}),
+        "server": {"token": "api-token"},
+        "schedule": {"sync_every_minutes": 600},
+        "sources": [{"name": "acme", "kind": "jira", "url": "http://127.0.0.1:9", "token": "t",
+                     "projects": ["ABC"], "webhook_secret": JIRA_SECRET}],
+        "sla": {"policies": [{"name": "P1", "priorities": ["Highest"], "response_hours": 1}]},
+        "channels": [{"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}],
+        "alerts": {"rules": [{"name": "breach", "when": "sla_breached", "channels": ["hook"]}]},
+    })
+    app = create_app(cfg)
+    runner = start_schedule(app.state.tp)
+    body = json.loads(issue_body())
+    body["issue"]["fields"]["priority"] = {"name": "Highest"}
+    raw = json.dumps(body).encode()
+    try:
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+            assert http.post("/webhooks/jira/acme", content=raw, headers=jira_headers(raw, "late-1")).status_code == 202
+            deadline = time.monotonic() + 30
+            evaluated = 0.0
+            while time.monotonic() < deadline and evaluated < 1:
+                text = http.get("/metrics", headers={"Authorization": "Bearer api-token"}).text
+                m = re.search(r"^trackpulse_webhook_evaluated_total ([0-9.e+]+)$", text, re.MULTILINE)
+                evaluated = float(m.group(1)) if m else 0.0
+                time.sleep(0.1)
+            assert evaluated >= 1
+    finally:
+        runner.stop(grace=2)
+        close_app(app)
+    store = open_store(cfg.store.url)
+    with store.session() as s:
+        alerts = s.execute(sa.select(Alert.rule, Alert.subject)).all()
+    store.dispose()
+    assert alerts == [("breach", "acme/10001/P1/response")]  # the delivered issue, by its id

@@ -10,8 +10,8 @@ sync persisted in the cursor `meta.fields`; without it, the payload's own status
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,9 +56,33 @@ def _issue_id(body: Mapping[str, Any], event: str) -> str:
     return str(issue["id"])
 
 
+@dataclass
+class Batch:
+    """Item bundles of consecutive deliveries, written together (one `apply_bundles`, a few
+    statements, instead of a few statements per delivery). A delivery for an item already held,
+    or one that writes by other means (deletions, sprints, versions), writes what is held first:
+    the store sees every change in arrival order."""
+
+    s: Session
+    source: str
+    bundles: list[ItemBundle] = field(default_factory=list)
+    items: set[str] = field(default_factory=set)
+
+    def add(self, bundle: ItemBundle) -> None:
+        if bundle.item_id in self.items:
+            self.flush()
+        self.bundles.append(bundle)
+        self.items.add(bundle.item_id)
+
+    def flush(self) -> None:
+        if self.bundles:
+            apply_bundles(self.s, self.source, self.bundles)
+        self.bundles, self.items = [], set()
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """One delivery being applied, inside its transaction."""
+    """One delivery being applied, inside its batch's transaction."""
 
     s: Session
     source: str
@@ -67,6 +91,7 @@ class Delivery:
     event: str
     at: datetime | None
     id: str
+    batch: Batch
 
 
 def _issue_changed(d: Delivery) -> WebhookResult:
@@ -85,11 +110,11 @@ def _issue_changed(d: Delivery) -> WebhookResult:
         histories.append(jm.map_history(iid, raw, d.m, at=when))
     wl, _ = jm.inline_page(issue, "worklog", "worklogs")
     cm, _ = jm.inline_page(issue, "comment", "comments")
-    apply_bundles(d.s, d.source, [ItemBundle(
+    d.batch.add(ItemBundle(
         item=item, item_id=iid, histories=histories,
         partial_worklogs=[jm.map_worklog(w, iid) for w in wl],
         partial_comments=[jm.map_comment(c, iid) for c in cm],
-    )])
+    ))
     return WebhookResult("applied", d.event, item.key, f"delivery {d.id}" + (
         f", history {histories[0].history_id}" if histories else ""))
 
@@ -105,7 +130,7 @@ def _issue_deleted(d: Delivery) -> WebhookResult:
 def _comment_changed(d: Delivery) -> WebhookResult:
     iid = _issue_id(d.body, d.event)
     c = jm.map_comment(d.body["comment"], iid)
-    apply_bundles(d.s, d.source, [ItemBundle(item=None, item_id=iid, partial_comments=[c])])
+    d.batch.add(ItemBundle(item=None, item_id=iid, partial_comments=[c]))
     return WebhookResult("applied", d.event, c.comment_id, f"on {iid}, delivery {d.id}")
 
 
@@ -117,7 +142,7 @@ def _comment_deleted(d: Delivery) -> WebhookResult:
 
 def _worklog_changed(d: Delivery) -> WebhookResult:
     w = jm.map_worklog(d.body["worklog"])
-    apply_bundles(d.s, d.source, [ItemBundle(item=None, item_id=w.item_id, partial_worklogs=[w])])
+    d.batch.add(ItemBundle(item=None, item_id=w.item_id, partial_worklogs=[w]))
     return WebhookResult("applied", d.event, w.worklog_id, f"on {w.item_id}, delivery {d.id}")
 
 
@@ -185,22 +210,55 @@ HANDLERS: dict[str, Callable[[Delivery], WebhookResult]] = {
 }
 
 
-def apply_webhook(
-    store: Store, source_cfg: JiraSourceConfig, body: dict[str, Any], headers: Mapping[str, str]
-) -> WebhookResult:
-    """Apply one delivery; says what it did (`WebhookResult`) for the delivery log."""
+# Handlers whose writes go through the batch's bundles; every other handler writes at once.
+BATCHED = {_issue_changed, _comment_changed, _worklog_changed}
+
+
+def _apply_one(s: Session, source: str, m: jm.JiraMapping, batch: Batch, body: dict[str, Any],
+               headers: Mapping[str, str]) -> WebhookResult:
     event = str(body.get("webhookEvent") or "")
     if not event:
         raise WebhookRejected(400, "not a Jira webhook: no webhookEvent")
-    source = source_cfg.name
     delivery = (
         headers.get("X-Atlassian-Webhook-Identifier") or headers.get("x-atlassian-webhook-identifier") or "-"
     )
     handler = HANDLERS.get(event)
     if handler is None:
         return WebhookResult("ignored", event, None, f"delivery {delivery}: not an event this connector applies")
+    if handler not in BATCHED:
+        batch.flush()
     try:
-        with store.transaction() as s:
-            return handler(Delivery(s, source, mapping_for(s, source_cfg), body, event, _event_time(body), delivery))
+        # A handler maps the whole payload before it writes anything, so a malformed delivery
+        # leaves the batch's transaction as it was.
+        return handler(Delivery(s, source, m, body, event, _event_time(body), delivery, batch))
     except (KeyError, jm.JiraPayloadError) as exc:
         raise WebhookRejected(400, f"Jira webhook {event} for source {source} is malformed: {exc}") from exc
+
+
+def apply_webhooks(
+    store: Store, source_cfg: JiraSourceConfig, deliveries: Sequence[tuple[dict[str, Any], Mapping[str, str]]]
+) -> list[WebhookResult | WebhookRejected]:
+    """Apply deliveries in order, in one transaction: per delivery what it did, or why it was
+    rejected (a rejected delivery writes nothing; the others still apply). A store error
+    aborts the whole transaction and is raised: the caller tries the deliveries one by one."""
+    out: list[WebhookResult | WebhookRejected] = []
+    with store.transaction() as s:
+        batch = Batch(s, source_cfg.name)
+        m = mapping_for(s, source_cfg)
+        for body, headers in deliveries:
+            try:
+                out.append(_apply_one(s, source_cfg.name, m, batch, body, headers))
+            except WebhookRejected as exc:
+                out.append(exc)
+        batch.flush()
+    return out
+
+
+def apply_webhook(
+    store: Store, source_cfg: JiraSourceConfig, body: dict[str, Any], headers: Mapping[str, str]
+) -> WebhookResult:
+    """Apply one delivery; says what it did (`WebhookResult`) for the delivery log."""
+    [result] = apply_webhooks(store, source_cfg, [(body, headers)])
+    if isinstance(result, WebhookRejected):
+        raise result
+    return result

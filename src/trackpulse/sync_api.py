@@ -19,7 +19,7 @@ A `Connector` (the `Protocol` below) is used in a with-block: `check()`, `sync()
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
@@ -126,6 +126,8 @@ class Connector(Protocol):
 
 
 ApplyWebhook = Callable[[Any, Any, dict[str, Any], Mapping[str, str]], WebhookResult]
+# Many deliveries of one source in one transaction: per delivery its result or the rejection.
+ApplyWebhooks = Callable[[Any, Any, Sequence[tuple[dict[str, Any], Mapping[str, str]]]], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,4 @@ class ConnectorKind:
     open: Callable[..., Connector]
     apply_webhook: ApplyWebhook
     describe_cursor: Callable[[str, str], CursorView]
+    apply_webhooks: ApplyWebhooks | None = None  # a batch path, when the connector has one

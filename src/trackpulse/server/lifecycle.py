@@ -54,13 +54,60 @@ class GracefulServer(uvicorn.Server):
             self.on_stop()
 
 
+class Coalescer:
+    """Runs `work` on its own thread after deliveries were applied, as often as it can and no
+    more: deliveries applied while it runs are covered by the next run, which starts once this
+    one ends and the thread has rested as long as the run took. `done(n)` is told how many applied deliveries each run covered. The webhook
+    worker only calls `notify` (no waiting), so rule evaluation never holds intake back."""
+
+    def __init__(self, work: Callable[[], None], done: Callable[[int], None], name: str) -> None:
+        self.work, self.done = work, done
+        self.rest_ratio = 1.0
+        self._pending = 0
+        self._cv = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def notify(self, n: int) -> None:
+        with self._cv:
+            self._pending += n
+            self._cv.notify()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._pending > 0 or self._stopped)
+                if self._stopped:
+                    return
+                n, self._pending = self._pending, 0
+            t0 = time.monotonic()
+            try:
+                self.work()
+            except Exception:
+                log.exception("evaluation after webhook batch failed")
+            self.done(n)
+
+            # Under a steady stream the next run would start at once: rest as long as the run
+            # took, so evaluation takes at most half of the process's time and intake the rest.
+            with self._cv:
+                self._cv.wait_for(lambda: self._stopped, timeout=(time.monotonic() - t0) * self.rest_ratio)
+
+
 def start_schedule(state: ServerState) -> Any:
     """The schedule (`jobs.runner.Runner`) for this process, and alerts after each webhook batch."""
     from trackpulse.jobs.runner import Runner
 
     runner = Runner(state.cfg, state.store, events=state.telemetry)
     state.runner = runner
-    state.webhooks.on_batch = lambda n: (runner.alerts(), state.telemetry.webhook_evaluated.inc(n))
+    evaluator = Coalescer(runner.alerts, state.telemetry.webhook_evaluated.inc, "trackpulse-alerts-after-webhooks")
+    state.webhooks.on_batch = evaluator.notify
     runner.start()
     return runner
 

@@ -109,6 +109,20 @@ def insert_once(session: Session, model: type[SQLModel], row: dict[str, Any]) ->
     return session.execute(stmt).first() is not None
 
 
+def insert_new(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """`insert_once` for many rows in one statement: the primary keys this call wrote. Rows must
+    have distinct keys (the caller keeps the first of a repeat)."""
+    if not rows:
+        return set()
+    table = model.__table__  # type: ignore[attr-defined]
+    keys = [c.name for c in table.primary_key.columns]
+    # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues")
+    # from one cached compilation, instead of compiling a VALUES clause of this batch's size.
+    stmt = (_insert(session, model).on_conflict_do_nothing(index_elements=keys)
+            .returning(*[table.c[k] for k in keys]))
+    return {tuple(r) for r in session.execute(stmt, list(rows))}
+
+
 def _row(record: Any, **extra: Any) -> dict[str, Any]:
     """A record's fields as a row. Shallow on purpose: `dataclasses.asdict` deep-copies the raw
     payloads, which made it the single largest cost of a sync page."""
