@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from trackpulse import jsonio
 from trackpulse.errors import AuthError, RequestFailed, UnreachableError
 
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
@@ -225,7 +226,7 @@ class TrackerHttp:
 
 def _json(source: str, resp: httpx.Response) -> Any:
     try:
-        return resp.json()
+        return jsonio.loads(resp.content)
     except ValueError as exc:
         raise RequestFailed(source, f"answered HTTP {resp.status_code} with a body that is not JSON",
                             url=str(resp.request.url)) from exc

@@ -19,6 +19,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from trackpulse import jsonio
 from trackpulse.errors import StoreError
 
 log = logging.getLogger("trackpulse.store")
@@ -42,10 +43,12 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     try:
         if url.startswith("sqlite"):
-            engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                      json_serializer=jsonio.dumps, json_deserializer=jsonio.loads)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True)
+            engine = sa.create_engine(url, pool_pre_ping=True, json_serializer=jsonio.dumps,
+                                      json_deserializer=jsonio.loads)
     except Exception as exc:
         raise StoreError(f"store url {url!r} is not usable: {exc}") from exc
     return engine
