@@ -47,6 +47,7 @@ def main() -> None:
     ap.add_argument("--duplicates", type=float, default=0.05)
     ap.add_argument("--issues", type=int, default=300)
     ap.add_argument("--timeline", action="store_true", help="print the worst latency per second of sending")
+    ap.add_argument("--keep-log", metavar="FILE", help="copy the serve process's log here")
     ap.add_argument("--no-alerts", action="store_true", help="compare: intake without rule evaluation")
     args = ap.parse_args()
     n = int(args.rate * args.seconds)
@@ -168,6 +169,8 @@ def main() -> None:
             serve.terminate()
         finally:
             serve.stop_quietly()
+            if args.keep_log:
+                Path(args.keep_log).write_text(serve.log.read_text())
 
 
 def _cpu_seconds(pid: int) -> float:

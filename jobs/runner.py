@@ -141,6 +141,9 @@ class Runner:
         self._scheduler: BackgroundScheduler | None = None
         self._heartbeat: threading.Thread | None = None
         self.last_tick: float = 0.0  # time.monotonic() of the last sweep (readiness)
+        # (time.monotonic(), report) of the last rule evaluation that built a report: the
+        # service's project gauges read it instead of running the metrics again.
+        self.last_report: tuple[float, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -322,7 +325,9 @@ class Runner:
         try:
             from trackpulse.alerts import evaluate_and_dispatch
 
-            evaluate_and_dispatch(self.cfg, self.store)
+            result = evaluate_and_dispatch(self.cfg, self.store)
+            if result.report is not None:
+                self.last_report = (time.monotonic(), result.report)
         except Exception:
             log.exception("alert evaluation failed")
 

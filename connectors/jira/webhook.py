@@ -66,18 +66,25 @@ class Batch:
     s: Session
     source: str
     bundles: list[ItemBundle] = field(default_factory=list)
+    complete: set[str] = field(default_factory=set)  # items held with a complete worklog or comment list
     items: set[str] = field(default_factory=set)
 
     def add(self, bundle: ItemBundle) -> None:
-        if bundle.item_id in self.items:
+        # Two deliveries of one item may share a write: `apply_bundles` runs their rows in order,
+        # one after another. Only a complete child list (which deletes what it lacks) is written
+        # before another delivery of its item is taken.
+        full = bundle.worklogs is not None or bundle.comments is not None
+        if bundle.item_id in self.complete or (full and bundle.item_id in self.items):
             self.flush()
         self.bundles.append(bundle)
         self.items.add(bundle.item_id)
+        if full:
+            self.complete.add(bundle.item_id)
 
     def flush(self) -> None:
         if self.bundles:
             apply_bundles(self.s, self.source, self.bundles)
-        self.bundles, self.items = [], set()
+        self.bundles, self.items, self.complete = [], set(), set()
 
 
 @dataclass(frozen=True)

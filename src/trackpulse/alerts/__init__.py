@@ -31,6 +31,7 @@ class AlertRunResult:
     dispatch: DispatchResult | None = None  # None on a dry run
     dry_run: bool = False
     opened_subjects: set[tuple[str, str]] = field(default_factory=set)  # (rule, subject) of `opened`
+    report: dict[str, Any] | None = None  # the METRICS.md report the rules read, when they needed one
 
     def as_json(self) -> dict[str, Any]:
         """The `trackpulse alerts --json` document."""
@@ -62,8 +63,9 @@ def evaluate_and_dispatch(cfg: AppConfig, store: Store, *, as_of: datetime | Non
 
     now = as_of or datetime.now(UTC)
     rules = cfg.alerts.rules
-    conds = evaluate(rules, build_figures(cfg, store, now, rules))
-    result = AlertRunResult(as_of=now, conditions=conds, dry_run=dry_run)
+    figures = build_figures(cfg, store, now, rules)
+    conds = evaluate(rules, figures)
+    result = AlertRunResult(as_of=now, conditions=conds, dry_run=dry_run, report=figures.report or None)
     with store.session() as s:
         ledger = record(s, cfg, rules, conds, now)
         if dry_run:

@@ -25,7 +25,7 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from trackpulse.server.state import ServerState
-from trackpulse.server.telemetry import project_figures
+from trackpulse.server.telemetry import project_figures, project_figures_of
 
 log = logging.getLogger("trackpulse.server")
 
@@ -125,21 +125,42 @@ def readiness(state: ServerState) -> Response:
 
 
 _CACHE: dict[int, tuple[float, dict[tuple[str, str], dict[str, float]]]] = {}
+_REFRESHING: set[int] = set()
+PROJECT_GAUGE_SECONDS = 15.0
 
 
 def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
+    """Per-project gauges from the freshest report at hand: the alert rules' last one when it is
+    newer (no second metrics run), else one computed here at most every 15 s. Only the very
+    first scrape waits for it; later ones keep the last figures while a thread computes the next
+    (a metrics run inside a scrape held webhook intake up for a second under load)."""
     now = datetime.now(UTC)
     ages = {}
     for s in status["sources"]:
         last = s.get("last_success")
         if last:
             ages[s["name"]] = (now - datetime.fromisoformat(last)).total_seconds()
-    cached = _CACHE.get(id(state))
-    if cached is None or time.monotonic() - cached[0] > 15:
-        try:
-            cached = (time.monotonic(), project_figures(state.cfg, state.store, now))
-        except Exception:
-            log.exception("project gauges could not be computed")
-            cached = (time.monotonic(), {})
-        _CACHE[id(state)] = cached
+    key = id(state)
+    cached = _CACHE.get(key)
+    ran = getattr(state.runner, "last_report", None)
+    if ran is not None and (cached is None or ran[0] > cached[0]):
+        cached = _CACHE[key] = (ran[0], project_figures_of(ran[1]))
+    if cached is None:
+        _compute_project_figures(state, key)
+        cached = _CACHE[key]
+    elif time.monotonic() - cached[0] > PROJECT_GAUGE_SECONDS and key not in _REFRESHING:
+        _REFRESHING.add(key)
+        threading.Thread(target=_compute_project_figures, args=(state, key), daemon=True,
+                         name="trackpulse-project-gauges").start()
     state.telemetry.refresh_project_gauges(cached[1], ages)
+
+
+def _compute_project_figures(state: ServerState, key: int) -> None:
+    try:
+        figures = project_figures(state.cfg, state.store, datetime.now(UTC))
+    except Exception:
+        log.exception("project gauges could not be computed")
+        figures = {}
+    finally:
+        _REFRESHING.discard(key)
+    _CACHE[key] = (time.monotonic(), figures)

@@ -119,7 +119,12 @@ def project_figures(cfg: Any, store: Any, as_of: Any) -> dict[tuple[str, str], d
     sources = [s.name for s in cfg.sources]
     if not sources:
         return {}
-    report = report_of(MetricsRun.start(load_input(store, cfg, sources=sources), as_of=as_of, sources=sources))
+    return project_figures_of(
+        report_of(MetricsRun.start(load_input(store, cfg, sources=sources), as_of=as_of, sources=sources)))
+
+
+def project_figures_of(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, float]]:
+    """`project_figures` of a report already built (the alert rules' last one)."""
     out: dict[tuple[str, str], dict[str, float]] = {}
     for p in report["projects"]:
         out[(p["source"], p["project"])] = {"sla_breaches_open": 0.0, "sla_at_risk": 0.0,

@@ -28,6 +28,7 @@ the server is up).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -103,6 +104,18 @@ class _Ticket:
     done: threading.Event = field(default_factory=threading.Event)
     created: bool = False
     error: BaseException | None = None
+    waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None  # an async caller's
+
+    def finish(self) -> None:
+        self.done.set()
+        if self.waiter is not None:
+            loop, fut = self.waiter
+            loop.call_soon_threadsafe(_resolve, fut)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _pending() -> Any:
@@ -153,9 +166,26 @@ class WebhookQueue:
         committed. Deliveries that arrive together are committed together (group commit, one
         transaction and one INSERT for all of them) by the intake thread, so a burst costs a
         few transactions a second, not one per delivery."""
+        ticket = self._submit(source, delivery_id, event, body, headers, None)
+        ticket.done.wait()
+        return self._outcome(ticket)
+
+    async def accept_async(
+        self, source: str, delivery_id: str, event: str, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> bool:
+        """`accept` for the event loop: it waits for the commit without holding a thread (a
+        thread per delivery in flight, and its hand-offs, cost more than the commit)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        ticket = self._submit(source, delivery_id, event, body, headers, (loop, fut))
+        await fut
+        return self._outcome(ticket)
+
+    def _submit(self, source: str, delivery_id: str, event: str, body: dict[str, Any], headers: Mapping[str, str],
+                waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None) -> _Ticket:
         ticket = _Ticket({"source": source, "delivery_id": delivery_id, "received_at": datetime.now(UTC),
                           "event": event[:200], "body": body, "processed_at": None, "error": None},
-                         dict(headers))
+                         dict(headers), waiter=waiter)
         with self._intake_cv:
             if self._intake_thread is None:
                 self._intake_thread = threading.Thread(target=self._run_intake, name="trackpulse-webhook-intake",
@@ -163,7 +193,10 @@ class WebhookQueue:
                 self._intake_thread.start()
             self._intake.append(ticket)
             self._intake_cv.notify()
-        ticket.done.wait()
+        return ticket
+
+    @staticmethod
+    def _outcome(ticket: _Ticket) -> bool:
         if ticket.error is not None:
             raise ticket.error
         return ticket.created
@@ -185,7 +218,7 @@ class WebhookQueue:
         except Exception as exc:  # noqa: BLE001 - handed to every caller waiting on this commit
             for t in tickets:
                 t.error = exc
-                t.done.set()
+                t.finish()
             return
         for key, t in first.items():
             if key in created:
@@ -194,7 +227,7 @@ class WebhookQueue:
                 self._bodies[key] = t.row["body"]
                 self._enqueue(*key)
         for t in tickets:
-            t.done.set()
+            t.finish()
 
     def _enqueue(self, source: str, delivery_id: str) -> None:
         with self._idle:

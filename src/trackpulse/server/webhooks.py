@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 
+from trackpulse import jsonio
 from trackpulse.config import JiraSourceConfig, TrelloSourceConfig
 from trackpulse.errors import StoreError
 from trackpulse.server.state import ServerState
@@ -66,7 +65,7 @@ def _trello_source(state: ServerState, name: str) -> TrelloSourceConfig | None:
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
     try:
-        body = json.loads(raw)
+        body = jsonio.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
     return body if isinstance(body, dict) else None
@@ -77,7 +76,7 @@ async def _store(
     headers: dict[str, str],
 ) -> Response:
     try:
-        created = await run_in_threadpool(state.webhooks.accept, source, delivery_id, event, body, headers)
+        created = await state.webhooks.accept_async(source, delivery_id, event, body, headers)
     except (SQLAlchemyError, StoreError) as exc:
         # 503 makes the tracker retry later; the delivery was not stored.
         log.error("webhook %s/%s could not be stored: %s", tracker, source, type(exc).__name__)

@@ -80,19 +80,35 @@ def upsert(
         update = [c for c in cols if c not in keys]
     # One statement executed with a list of rows: SQLAlchemy batches it ("insertmanyvalues")
     # without compiling a fresh giant VALUES clause per page, which dominated sync time.
+    # Rows run in their order, one after another (executemany without RETURNING), so two rows
+    # of one key in one call end as if written by two calls; webhook batches rely on it.
+    dialect = session.get_bind().dialect.name
+    shape = (dialect, model, tuple(cols), tuple(update), newer_than, tuple(keep_known))
+    stmt = _UPSERTS.get(shape)
+    if stmt is None:
+        stmt = _UPSERTS[shape] = _upsert_statement(session, model, keys, update, newer_than, keep_known)
+    _execute_many(session, stmt, rows, cols)
+
+
+# Built statements by their shape: building `excluded` column proxies cost more than running
+# a small webhook batch's statement (bench/bench_webhook_intake.py). Statements are immutable.
+_UPSERTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _upsert_statement(session: Session, model: type[SQLModel], keys: list[str], update: Sequence[str],
+                      newer_than: str | None, keep_known: Sequence[str]) -> Any:
+    table = model.__table__  # type: ignore[attr-defined]
     stmt = _insert(session, model)
     if not update:
-        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    else:
-        where = None
-        if newer_than:
-            where = table.c[newer_than] <= stmt.excluded[newer_than]
-        set_ = {c: stmt.excluded[c] for c in update}
-        for c in keep_known:
-            # An incoming unknown (None) never erases what another path already learned.
-            set_[c] = sa.func.coalesce(stmt.excluded[c], table.c[c])
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=set_, where=where)
-    _execute_many(session, stmt, rows, cols)
+        return stmt.on_conflict_do_nothing(index_elements=keys)
+    where = None
+    if newer_than:
+        where = table.c[newer_than] <= stmt.excluded[newer_than]
+    set_ = {c: stmt.excluded[c] for c in update}
+    for c in keep_known:
+        # An incoming unknown (None) never erases what another path already learned.
+        set_[c] = sa.func.coalesce(stmt.excluded[c], table.c[c])
+    return stmt.on_conflict_do_update(index_elements=keys, set_=set_, where=where)
 
 
 # Below this many rows the generic path's overhead does not matter.
