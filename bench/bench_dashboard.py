@@ -30,8 +30,9 @@ PAGES = ["/", "/sprints", "/flow", "/schedule", "/people", "/sync"]
 
 
 def build_store(store_dir: Path, per_project: int) -> tuple[dict, float]:
-    from trackpulse.config import parse_config
     from trackpulse.jobs.sync import sync_source
+
+    from trackpulse.config import parse_config
     from trackpulse.simulator.jira_app import create_jira_app
     from trackpulse.simulator.jira_world import JiraWorld
     from trackpulse.simulator.runner import serve_in_thread

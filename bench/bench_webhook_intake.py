@@ -29,13 +29,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from service_world import Serve, fresh_database, write_config  # noqa: E402
+from service_world import Serve, fresh_database, write_config
 
-from trackpulse.simulator.jira_app import create_jira_app  # noqa: E402
-from trackpulse.simulator.jira_render import JiraRenderer  # noqa: E402
-from trackpulse.simulator.jira_world import PROFILES, JiraWorld  # noqa: E402
-from trackpulse.simulator.runner import serve_in_thread  # noqa: E402
-from trackpulse.simulator.webhooks import jira_build_delivery, jira_webhook_payload  # noqa: E402
+from trackpulse.simulator.jira_app import create_jira_app
+from trackpulse.simulator.jira_render import JiraRenderer
+from trackpulse.simulator.jira_world import PROFILES, JiraWorld
+from trackpulse.simulator.runner import serve_in_thread
+from trackpulse.simulator.webhooks import jira_build_delivery, jira_webhook_payload
 
 SECRET = "bench-secret"
 

@@ -32,7 +32,6 @@ from trackpulse.records import (
     VersionRecord,
 )
 from trackpulse.store.models import (
-    UtcDateTime,
     AssigneeChange,
     Board,
     Comment,
@@ -46,6 +45,7 @@ from trackpulse.store.models import (
     StatusDef,
     SyncCursor,
     Transition,
+    UtcDateTime,
     Version,
     Worklog,
 )
@@ -133,7 +133,8 @@ def _execute_many(session: Session, stmt: Any, rows: Sequence[dict[str, Any]], c
     procs = compiled._bind_processors
     table = stmt.table
     # Column by column: itemgetter and zip run in C, only columns with a processor loop in Python.
-    columns = list(zip(*map(itemgetter(*names), rows))) if len(names) > 1 else [tuple(r[names[0]] for r in rows)]
+    columns: list[Sequence[Any]] = (list(zip(*map(itemgetter(*names), rows))) if len(names) > 1
+                                    else [tuple(r[names[0]] for r in rows)])
     for i, name in enumerate(names):
         if name in table.c and isinstance(table.c[name].type, UtcDateTime):
             columns[i] = list(map(_sqlite_instant, columns[i]))
