@@ -116,6 +116,8 @@ def main() -> None:
                 http.post(endpoint, content=d.body, headers=d.headers)
 
             cpu0 = _cpu_seconds(serve.proc.pid)
+            kids = _children(serve.proc.pid)  # the alert evaluator process, when rules are configured
+            kids_cpu0 = sum(_cpu_seconds(k) for k in kids)
             t0 = time.monotonic()
             with ThreadPoolExecutor(16) as pool:
                 for k, i in enumerate(plan):
@@ -130,6 +132,7 @@ def main() -> None:
                 time.sleep(0.1)
             drained = time.monotonic() - t0
             cpu = _cpu_seconds(serve.proc.pid) - cpu0
+            kids_cpu = sum(_cpu_seconds(k) for k in kids) - kids_cpu0
             stop.set()
             poller.join(2)
             with engine.connect() as c:
@@ -166,11 +169,21 @@ def main() -> None:
             print(f"serve peak memory (VmHWM): {hwm} kB")
             print(f"serve CPU {cpu:.1f} s over {drained:.1f} s from first send to last evaluation "
                   f"({1000 * cpu / max(1, len(rows)):.2f} ms per applied delivery, the /metrics polls included)")
+            if kids:
+                print(f"alert evaluator process CPU {kids_cpu:.1f} s over the same time")
             serve.terminate()
         finally:
             serve.stop_quietly()
             if args.keep_log:
                 Path(args.keep_log).write_text(serve.log.read_text())
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        out += [int(t) for t in text]
+    return out
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -324,10 +324,10 @@ def test_signed_body_that_is_not_a_trello_webhook_is_400(server: Server, body: b
     assert server.deliveries() == []
 
 
-def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_on_its_own_thread(tmp_path: Path) -> None:
+def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_in_a_process_of_their_own(tmp_path: Path) -> None:
     """`serve` wires the webhook queue to the alert evaluator (issue 10 §2): a signed delivery of
     a long-overdue Highest bug opens an SLA breach episode within seconds, and the evaluated
-    counter of /metrics covers the delivery. Evaluation runs beside intake, not on its thread."""
+    counter of /metrics covers the delivery. Evaluation runs in its own process, beside intake."""
     import re
 
     from trackpulse.server.lifecycle import start_schedule

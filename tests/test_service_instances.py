@@ -39,7 +39,8 @@ def test_each_sync_and_digest_firing_runs_exactly_once_across_instances(tmp_path
     # The claim table has one row per firing (its key); each ran once, by one holder, and finished.
     for r in syncs + digests:
         assert r["attempts"] == 1 and r["takeovers"] == 0, r
-        assert r["status"] in ("done", "pending"), r  # pending: a firing handed back at the final SIGTERM
+        # pending: a firing handed back at the final SIGTERM
+        assert r["status"] in ("done", "pending"), f"{r['job']} {r['firing']}: {r['status']}: {r['error']}"
     done = [r for r in syncs if r["status"] == "done"]
     # The simulator saw one run's requests per sync firing that ran: no sync was done twice.
     assert sim.stats.count("GET", "/rest/api/2/serverInfo") == len(done) + sum(

@@ -43,7 +43,7 @@ def _frame(store: Store, stmt: Any, columns: Sequence[str]) -> pd.DataFrame:
     with store.engine.connect() as conn:
         # Plain tuples: pandas probes each record for attributes, and a Row answers every probe
         # by raising inside SQLAlchemy (a sixth of the load time of a small store).
-        rows = [tuple(r) for r in conn.execute(stmt)]
+        rows = [tuple(r) for r in conn.execute(stmt).all()]
     df = pd.DataFrame.from_records(rows, columns=list(columns))
     for c in df.columns:
         if c in _TS_COLS:

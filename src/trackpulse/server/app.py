@@ -77,6 +77,9 @@ def close_app(app: FastAPI) -> None:
     """Stop the webhook worker and release the store (tests, the demo)."""
     state: ServerState = app.state.tp
     state.webhooks.stop()
+    if state.evaluator is not None:
+        state.evaluator.stop()
+        state.evaluator = None
     state.store.dispose()
 
 

@@ -54,60 +54,19 @@ class GracefulServer(uvicorn.Server):
             self.on_stop()
 
 
-class Coalescer:
-    """Runs `work` on its own thread after deliveries were applied, as often as it can and no
-    more: deliveries applied while it runs are covered by the next run, which starts once this
-    one ends and the thread has rested as long as the run took. `done(n)` is told how many applied deliveries each run covered. The webhook
-    worker only calls `notify` (no waiting), so rule evaluation never holds intake back."""
-
-    def __init__(self, work: Callable[[], None], done: Callable[[int], None], name: str) -> None:
-        self.work, self.done = work, done
-        self.rest_ratio = 1.0
-        self._pending = 0
-        self._cv = threading.Condition()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def notify(self, n: int) -> None:
-        with self._cv:
-            self._pending += n
-            self._cv.notify()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        with self._cv:
-            self._stopped = True
-            self._cv.notify()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                self._cv.wait_for(lambda: self._pending > 0 or self._stopped)
-                if self._stopped:
-                    return
-                n, self._pending = self._pending, 0
-            t0 = time.monotonic()
-            try:
-                self.work()
-            except Exception:
-                log.exception("evaluation after webhook batch failed")
-            self.done(n)
-
-            # Under a steady stream the next run would start at once: rest as long as the run
-            # took, so evaluation takes at most half of the process's time and intake the rest.
-            with self._cv:
-                self._cv.wait_for(lambda: self._stopped, timeout=(time.monotonic() - t0) * self.rest_ratio)
-
-
 def start_schedule(state: ServerState) -> Any:
-    """The schedule (`jobs.runner.Runner`) for this process, and alerts after each webhook batch."""
+    """The schedule (`jobs.runner.Runner`) for this process, and alerts after each webhook batch
+    (in a process of their own, `server.evaluator`, when rules are configured)."""
     from trackpulse.jobs.runner import Runner
+    from trackpulse.server.evaluator import ProcessEvaluator
 
     runner = Runner(state.cfg, state.store, events=state.telemetry)
     state.runner = runner
-    evaluator = Coalescer(runner.alerts, state.telemetry.webhook_evaluated.inc, "trackpulse-alerts-after-webhooks")
-    state.webhooks.on_batch = evaluator.notify
+    if state.cfg.alerts.rules:
+        state.evaluator = ProcessEvaluator(state.cfg, state.telemetry.webhook_evaluated.inc)
+        state.webhooks.on_batch = state.evaluator.notify
+    else:  # nothing to evaluate: a batch is evaluated once applied
+        state.webhooks.on_batch = state.telemetry.webhook_evaluated.inc
     runner.start()
     return runner
 
@@ -130,8 +89,8 @@ PROJECT_GAUGE_SECONDS = 15.0
 
 
 def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
-    """Per-project gauges from the freshest report at hand: the alert rules' last one when it is
-    newer (no second metrics run), else one computed here at most every 15 s. Only the very
+    """Per-project gauges from the freshest report at hand: the alert rules' last one (after a
+    sync, or the evaluator process's after a webhook batch) when it is newer (no second metrics run), else one computed here at most every 15 s. Only the very
     first scrape waits for it; later ones keep the last figures while a thread computes the next
     (a metrics run inside a scrape held webhook intake up for a second under load)."""
     now = datetime.now(UTC)
@@ -145,6 +104,9 @@ def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
     ran = getattr(state.runner, "last_report", None)
     if ran is not None and (cached is None or ran[0] > cached[0]):
         cached = _CACHE[key] = (ran[0], project_figures_of(ran[1]))
+    evaluated = getattr(state.evaluator, "last_figures", None)
+    if evaluated is not None and (cached is None or evaluated[0] > cached[0]):
+        cached = _CACHE[key] = evaluated
     if cached is None:
         _compute_project_figures(state, key)
         cached = _CACHE[key]

@@ -18,3 +18,4 @@ class ServerState:
     telemetry: Telemetry
     webhooks: WebhookQueue
     runner: Any = None  # trackpulse.jobs.runner.Runner when `serve` runs the schedule
+    evaluator: Any = None  # trackpulse.server.evaluator.ProcessEvaluator when it runs the alert rules

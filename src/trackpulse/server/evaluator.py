@@ -1,0 +1,139 @@
+"""Alert rules after webhook batches, evaluated in a process of their own.
+
+A rule evaluation reads the store into frames and runs the metrics engine: a few hundred
+milliseconds of Python for a few hundred items. On a thread of `serve` it shared one GIL with
+webhook intake, and under 200 deliveries a second both slowed four- to fivefold (an evaluation
+took 1.6-2.2 s instead of 0.4 s, intake queued behind it; bench/bench_webhook_intake.py). Here
+it runs in a child process with its own store connection: intake keeps its own pace, and an
+evaluation runs at the speed it has alone.
+
+The parent only counts: deliveries applied since the last request are sent as one number when
+the child is idle; the child answers with how many its run covered and the per-project
+figures of the report it built (the service's gauges read them instead of running the metrics
+again). Exactly once is the ledger's and the outbox's promise (ACTIONS.md "The service"), not
+this module's: a run cut off by a kill leaves nothing half-sent that the next run would repeat.
+The child ends when the parent asks, or when its end of the pipe closes (the parent died).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from trackpulse.config import AppConfig
+
+log = logging.getLogger("trackpulse.server")
+
+# After a run the child rests this share of the run's time before the next one: runs back to
+# back would take a whole core from the other processes of a small machine under a stream.
+REST_RATIO = 0.5
+
+Figures = dict[tuple[str, str], dict[str, float]]
+
+
+class ProcessEvaluator:
+    """`notify(n)` after n deliveries were applied; `done(n)` is told, on a thread of this
+    process, how many deliveries each finished evaluation covered."""
+
+    def __init__(self, cfg: AppConfig, done: Callable[[int], None], name: str = "trackpulse-alerts") -> None:
+        self.done = done
+        self.last_figures: tuple[float, Figures] | None = None  # (time.monotonic(), per-project figures)
+        self._pending = 0
+        self._busy = False
+        self._lock = threading.Lock()
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
+        self._conn, child_end = ctx.Pipe()
+        self._proc = ctx.Process(target=_child_main, args=(cfg, child_end), name=name, daemon=True)
+        self._proc.start()
+        child_end.close()
+        self._reader = threading.Thread(target=self._read, name=f"{name}-results", daemon=True)
+        self._reader.start()
+
+    def notify(self, n: int) -> None:
+        with self._lock:
+            self._pending += n
+            self._send_if_idle()
+
+    def _send_if_idle(self) -> None:
+        if self._busy or self._pending <= 0:
+            return
+        n, self._pending = self._pending, 0
+        try:
+            self._conn.send(n)
+            self._busy = True
+        except (OSError, ValueError):  # the child is gone: nothing to evaluate with
+            log.error("the alert evaluator process has stopped; webhook batches are no longer evaluated")
+
+    def _read(self) -> None:
+        while True:
+            try:
+                n, figures = self._conn.recv()
+            except (EOFError, OSError):
+                return
+            if figures is not None:
+                self.last_figures = (time.monotonic(), figures)
+            try:
+                self.done(n)
+            except Exception:
+                log.exception("after-evaluation hook failed")
+            with self._lock:
+                self._busy = False
+                self._send_if_idle()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let a run in hand finish (within `timeout`), then end the child."""
+        try:
+            with self._lock:
+                self._conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(2)
+        self._conn.close()
+
+
+def _child_main(cfg: AppConfig, conn: Connection) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import httpx
+
+    # Imported now, not on the first batch: the metrics engine's imports take a second.
+    from trackpulse.alerts import evaluate_and_dispatch
+    from trackpulse.alerts.inputs import build_figures  # noqa: F401
+    from trackpulse.delivery.dispatcher import Dispatcher  # noqa: F401
+    from trackpulse.server.telemetry import project_figures_of
+    from trackpulse.store.db import open_store
+
+    store = open_store(cfg.store.url, migrate_schema=False)  # the parent migrated before it started us
+    # One client for every run: a new one loads the CA bundle again (50 ms a run).
+    http = httpx.Client()
+    try:
+        while True:
+            try:
+                n = conn.recv()
+            except (EOFError, OSError):
+                return
+            if n is None:
+                return
+            t0 = time.monotonic()
+            figures: Any = None
+            try:
+                result = evaluate_and_dispatch(cfg, store, http=http)
+                if result.report is not None:
+                    figures = project_figures_of(result.report)
+            except Exception:
+                log.exception("evaluation after webhook batch failed")
+            try:
+                conn.send((n, figures))
+            except (OSError, ValueError):
+                return
+            time.sleep((time.monotonic() - t0) * REST_RATIO)
+    finally:
+        http.close()
+        store.dispose()
