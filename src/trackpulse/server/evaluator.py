@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -100,6 +101,8 @@ class ProcessEvaluator:
 
 
 def _child_main(cfg: AppConfig, conn: Connection) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops us in order (`stop`).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import httpx
 
