@@ -31,7 +31,7 @@ LAYERS: list[list[set[str]]] = [
     [{"trackpulse.store"}],
     [{"trackpulse.records"}, {"trackpulse.config"}, {"trackpulse.http"}, {"trackpulse.outcomes"},
      {"trackpulse.i18n"}],
-    [{"trackpulse.errors"}, {"trackpulse.jsonio"}],
+    [{"trackpulse.errors"}, {"trackpulse.jsonio"}, {"trackpulse.gcpolicy"}],
 ]
 PACKAGE_ROOT = "trackpulse"  # the package's own __init__ (version string): importable from anywhere
 

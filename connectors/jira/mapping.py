@@ -73,9 +73,12 @@ def parse_time(value: Any) -> datetime:
             parsed = datetime.fromisoformat(text)
         except ValueError as exc:
             raise JiraPayloadError(f"unreadable Jira time {value!r}") from exc
-        if parsed.tzinfo is None:
+        tz = parsed.tzinfo
+        if tz is UTC:  # "+0000" and "Z" parse to the UTC singleton: nothing to convert
+            return parsed
+        if tz is None:
             # Jira always sends an offset; a bare time is most safely read as UTC.
-            parsed = parsed.replace(tzinfo=UTC)
+            return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
     raise JiraPayloadError(f"unreadable Jira time {value!r}")
 

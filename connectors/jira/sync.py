@@ -51,6 +51,7 @@ from trackpulse.connectors.jira.rederive import META_FIELDS, rederive_in_session
 
 from trackpulse.config import JiraSourceConfig
 from trackpulse.errors import RequestFailed
+from trackpulse.gcpolicy import sparse_collections
 from trackpulse.http import TrackerHttp
 from trackpulse.records import CommentRecord, ItemBundle, WorklogRecord
 from trackpulse.store.db import Store
@@ -507,6 +508,10 @@ class JiraConnector:
 
     # ------------------------------------------------------------------ sync
     def sync(self, store: Store, *, full: bool = False, progress: Progress | None = None) -> SyncResult:
+        with sparse_collections():  # a sync allocates millions of acyclic objects (trackpulse.gcpolicy)
+            return self._sync(store, full=full, progress=progress)
+
+    def _sync(self, store: Store, *, full: bool, progress: Progress | None) -> SyncResult:
         progress = progress or NoProgress()
         result = SyncResult(source=self.source, kind=self.kind, full=full)
         _, now_ms = self._detect()

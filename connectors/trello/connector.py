@@ -38,6 +38,7 @@ from trello import TrelloClient
 
 from trackpulse.config import TrelloSourceConfig
 from trackpulse.errors import RequestFailed
+from trackpulse.gcpolicy import sparse_collections
 from trackpulse.records import BoardRecord, ItemBundle, ProjectRecord
 from trackpulse.store import writer
 from trackpulse.store.db import Store
@@ -121,6 +122,10 @@ class TrelloConnector:
 
     # --- sync -------------------------------------------------------------------------------------
     def sync(self, store: Store, *, full: bool = False, progress: Progress | None = None) -> SyncResult:
+        with sparse_collections():  # a sync allocates millions of acyclic objects (trackpulse.gcpolicy)
+            return self._sync(store, full=full, progress=progress)
+
+    def _sync(self, store: Store, *, full: bool, progress: Progress | None) -> SyncResult:
         progress = progress or NoProgress()
         result = SyncResult(self.cfg.name, "trello", full)
         alive: set[str] = set()

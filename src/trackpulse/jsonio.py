@@ -17,7 +17,7 @@ import orjson
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
-def loads(data: bytes | bytearray | memoryview | str) -> Any:
+def loads(data: bytes | bytearray | str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:

@@ -61,6 +61,7 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@lru_cache(maxsize=1 << 18)  # a site's instants render again on every page that shows them
 def jira_time(dt: datetime, tz_name: str = "Etc/UTC") -> str:
     """Jira's timestamp format: 2026-03-02T17:00:00.000+0800."""
     local = dt.astimezone(_zone(tz_name))

@@ -148,9 +148,12 @@ def _sqlite_instant(value: datetime | None) -> str | None:
     naive UTC text, "YYYY-MM-DD HH:MM:SS.ffffff"."""
     if value is None:
         return None
-    if value.tzinfo is None:
+    tz = value.tzinfo
+    if tz is None:
         raise ValueError(f"naive datetime {value!r} given to the store; use UTC-aware datetimes")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if tz is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00" (years are four digits)
 
 
 def insert_once(session: Session, model: type[SQLModel], row: dict[str, Any]) -> bool:
