@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Request, Response
 
 from trackpulse import __version__
 from trackpulse.config import AppConfig
+from trackpulse.gcpolicy import BULK_THRESHOLDS
 from trackpulse.reports import build_status
 from trackpulse.server import api, dashboard, webhooks
 from trackpulse.server.auth import require_token
@@ -98,6 +99,8 @@ def run_server(cfg: AppConfig, *, host: str, port: int, schedule: bool = True, a
     # frozen; bench/bench_webhook_intake.py).
     gc.collect()
     gc.freeze()
+    # Deliveries become acyclic dicts and lists: collect cycles less often (trackpulse.gcpolicy).
+    gc.set_threshold(*BULK_THRESHOLDS)
     state: ServerState = app.state.tp
     scheduler = start_schedule(state) if schedule else None
     if announce is not None:

@@ -17,6 +17,7 @@ The child ends when the parent asks, or when its end of the pipe closes (the par
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import signal
@@ -110,10 +111,13 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
     from trackpulse.alerts import evaluate_and_dispatch
     from trackpulse.alerts.inputs import build_figures  # noqa: F401
     from trackpulse.delivery.dispatcher import Dispatcher  # noqa: F401
+    from trackpulse.gcpolicy import sparse_collections
     from trackpulse.server.telemetry import project_figures_of
     from trackpulse.store.db import open_store
 
     store = open_store(cfg.store.url, migrate_schema=False)  # the parent migrated before it started us
+    gc.collect()
+    gc.freeze()  # what is loaded now stays: no collection walks it again
     # One client for every run: a new one loads the CA bundle again (50 ms a run).
     http = httpx.Client()
     try:
@@ -127,7 +131,8 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
             t0 = time.monotonic()
             figures: Any = None
             try:
-                result = evaluate_and_dispatch(cfg, store, http=http)
+                with sparse_collections():  # an evaluation builds frames of acyclic objects
+                    result = evaluate_and_dispatch(cfg, store, http=http)
                 if result.report is not None:
                     figures = project_figures_of(result.report)
             except Exception:
