@@ -94,3 +94,44 @@ def test_sigterm_mid_sync_exits_0_within_the_grace_and_the_next_start_resumes(tm
             assert b.terminate()[0] == 0
         finally:
             b.stop_quietly()
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(t) for t in (task / "children").read_text().split()}
+    return out
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # exited, waiting for a parent that is gone too
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_the_alert_evaluator_process_ends_with_its_serve_however_serve_ends(
+        tmp_path: Path, jira_sim: Any, how: str) -> None:
+    """With alert rules, `serve` evaluates them in a child process (server/evaluator.py). A
+    graceful stop ends it in order; a SIGKILL of serve closes its pipe and it ends by itself:
+    no evaluator outlives its service to send alerts nobody supervises."""
+    sim = jira_sim(issues_per_project=5)
+    cfg = write_config(tmp_path / "tp.toml", f"sqlite:///{tmp_path / 'store.db'}", sim.base_url,
+                       sorted(sim.world.projects), sync_seconds=600,
+                       extra={"alerts": {"rules": [{"name": "defects", "when": "defects_open_above",
+                                                    "threshold": 1000.0}]}})
+    serve = Serve(cfg, tmp_path / "serve.log")
+    try:
+        serve.wait_ready()
+        kids = _wait(lambda: _children(serve.proc.pid), 30, "serve started no evaluator process")
+        if how == "SIGTERM":
+            rc, _ = serve.terminate()
+            assert rc == 0, serve.log.read_text()
+        else:
+            serve.kill()
+        _wait(lambda: all(_gone(k) for k in kids), 15, f"the evaluator outlived serve ({how})")
+    finally:
+        serve.stop_quietly()
+    assert "Traceback" not in serve.log.read_text()
