@@ -29,7 +29,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from service_world import Serve, fresh_database, write_config
+from service_world import Serve, child_pids, fresh_database, write_config
 
 from trackpulse.simulator.jira_app import create_jira_app
 from trackpulse.simulator.jira_render import JiraRenderer
@@ -116,7 +116,7 @@ def main() -> None:
                 http.post(endpoint, content=d.body, headers=d.headers)
 
             cpu0 = _cpu_seconds(serve.proc.pid)
-            kids = _children(serve.proc.pid)  # the alert evaluator process, when rules are configured
+            kids = child_pids(serve.proc.pid)  # the alert evaluator process, when rules are configured
             kids_cpu0 = sum(_cpu_seconds(k) for k in kids)
             t0 = time.monotonic()
             with ThreadPoolExecutor(16) as pool:
@@ -164,7 +164,8 @@ def main() -> None:
             print(f"sent {len(plan)} deliveries ({n} unique, {len(plan) - n} duplicates) in {sending:.1f} s "
                   f"({len(plan) / sending:.0f}/s)")
             print(f"applied and evaluated {len(rows)}; lost {lost}")
-            print(f"delivery -> stored and evaluated: p50 {pct(0.50):.0f} ms, p99 {pct(0.99):.0f} ms, "
+            print(f"delivery -> stored and evaluated: p50 {pct(0.50):.0f} ms, p95 {pct(0.95):.0f} ms, "
+                  f"p99 {pct(0.99):.0f} ms, "
                   f"max {lat[-1] if lat else float('nan'):.0f} ms")
             print(f"serve peak memory (VmHWM): {hwm} kB")
             print(f"serve CPU {cpu:.1f} s over {drained:.1f} s from first send to last evaluation "
@@ -176,14 +177,6 @@ def main() -> None:
             serve.stop_quietly()
             if args.keep_log:
                 Path(args.keep_log).write_text(serve.log.read_text())
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        out += [int(t) for t in text]
-    return out
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -141,9 +141,8 @@ class Runner:
         self._scheduler: BackgroundScheduler | None = None
         self._heartbeat: threading.Thread | None = None
         self.last_tick: float = 0.0  # time.monotonic() of the last sweep (readiness)
-        # (time.monotonic(), report) of the last rule evaluation that built a report: the
-        # service's project gauges read it instead of running the metrics again.
-        self.last_report: tuple[float, dict[str, Any]] | None = None
+        # Set by `serve`: hand the evaluation after a sync to its evaluator process instead.
+        self.evaluate_elsewhere: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -322,12 +321,13 @@ class Runner:
         outbox claims make each episode and each delivery happen once)."""
         if not self.cfg.alerts.rules:
             return
+        if self.evaluate_elsewhere is not None:
+            self.evaluate_elsewhere()
+            return
         try:
             from trackpulse.alerts import evaluate_and_dispatch
 
-            result = evaluate_and_dispatch(self.cfg, self.store)
-            if result.report is not None:
-                self.last_report = (time.monotonic(), result.report)
+            evaluate_and_dispatch(self.cfg, self.store)
         except Exception:
             log.exception("alert evaluation failed")
 

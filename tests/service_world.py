@@ -112,6 +112,14 @@ class Serve:
         self._out.close()
 
 
+def child_pids(pid: int) -> set[int]:
+    """The processes `pid` started (the alert evaluator of a `serve`), from /proc."""
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(t) for t in (task / "children").read_text().split()}
+    return out
+
+
 def job_runs(store_url: str) -> list[dict[str, Any]]:
     engine = sa.create_engine(store_url)
     try:

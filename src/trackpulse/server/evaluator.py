@@ -1,4 +1,4 @@
-"""Alert rules after webhook batches, evaluated in a process of their own.
+"""Alert rules after syncs and webhook batches, evaluated in a process of their own.
 
 A rule evaluation reads the store into frames and runs the metrics engine: a few hundred
 milliseconds of Python for a few hundred items. On a thread of `serve` it shared one GIL with
@@ -8,7 +8,7 @@ it runs in a child process with its own store connection: intake keeps its own p
 evaluation runs at the speed it has alone.
 
 The parent only counts: deliveries applied since the last request are sent as one number when
-the child is idle; the child answers with how many its run covered and the per-project
+the child is idle (a sync asks with 0); the child answers with how many its run covered and the per-project
 figures of the report it built (the service's gauges read them instead of running the metrics
 again). Exactly once is the ledger's and the outbox's promise (ACTIONS.md "The service"), not
 this module's: a run cut off by a kill leaves nothing half-sent that the next run would repeat.
@@ -39,13 +39,14 @@ Figures = dict[tuple[str, str], dict[str, float]]
 
 
 class ProcessEvaluator:
-    """`notify(n)` after n deliveries were applied; `done(n)` is told, on a thread of this
-    process, how many deliveries each finished evaluation covered."""
+    """`notify(n)` after n deliveries were applied (or a sync finished, n = 0); `done(n)` is told,
+    on a thread of this process, how many deliveries each finished evaluation covered."""
 
     def __init__(self, cfg: AppConfig, done: Callable[[int], None], name: str = "trackpulse-alerts") -> None:
         self.done = done
         self.last_figures: tuple[float, Figures] | None = None  # (time.monotonic(), per-project figures)
         self._pending = 0
+        self._wanted = False
         self._busy = False
         self._lock = threading.Lock()
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
@@ -56,15 +57,17 @@ class ProcessEvaluator:
         self._reader = threading.Thread(target=self._read, name=f"{name}-results", daemon=True)
         self._reader.start()
 
-    def notify(self, n: int) -> None:
+    def notify(self, n: int = 0) -> None:
+        """Evaluate soon, covering `n` more applied deliveries (0: after a sync)."""
         with self._lock:
             self._pending += n
+            self._wanted = True
             self._send_if_idle()
 
     def _send_if_idle(self) -> None:
-        if self._busy or self._pending <= 0:
+        if self._busy or not self._wanted:
             return
-        n, self._pending = self._pending, 0
+        n, self._pending, self._wanted = self._pending, 0, False
         try:
             self._conn.send(n)
             self._busy = True
@@ -136,7 +139,7 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
                 if result.report is not None:
                     figures = project_figures_of(result.report)
             except Exception:
-                log.exception("evaluation after webhook batch failed")
+                log.exception("alert evaluation failed")
             try:
                 conn.send((n, figures))
             except (OSError, ValueError):

@@ -25,7 +25,7 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from trackpulse.server.state import ServerState
-from trackpulse.server.telemetry import project_figures, project_figures_of
+from trackpulse.server.telemetry import project_figures
 
 log = logging.getLogger("trackpulse.server")
 
@@ -55,8 +55,8 @@ class GracefulServer(uvicorn.Server):
 
 
 def start_schedule(state: ServerState) -> Any:
-    """The schedule (`jobs.runner.Runner`) for this process, and alerts after each webhook batch
-    (in a process of their own, `server.evaluator`, when rules are configured)."""
+    """The schedule (`jobs.runner.Runner`) for this process, and alerts after each sync and
+    webhook batch (in a process of their own, `server.evaluator`, when rules are configured)."""
     from trackpulse.jobs.runner import Runner
     from trackpulse.server.evaluator import ProcessEvaluator
 
@@ -65,6 +65,7 @@ def start_schedule(state: ServerState) -> Any:
     if state.cfg.alerts.rules:
         state.evaluator = ProcessEvaluator(state.cfg, state.telemetry.webhook_evaluated.inc)
         state.webhooks.on_batch = state.evaluator.notify
+        runner.evaluate_elsewhere = state.evaluator.notify
     else:  # nothing to evaluate: a batch is evaluated once applied
         state.webhooks.on_batch = state.telemetry.webhook_evaluated.inc
     runner.start()
@@ -89,10 +90,10 @@ PROJECT_GAUGE_SECONDS = 15.0
 
 
 def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
-    """Per-project gauges from the freshest report at hand: the alert rules' last one (after a
-    sync, or the evaluator process's after a webhook batch) when it is newer (no second metrics run), else one computed here at most every 15 s. Only the very
-    first scrape waits for it; later ones keep the last figures while a thread computes the next
-    (a metrics run inside a scrape held webhook intake up for a second under load)."""
+    """Per-project gauges from the freshest report at hand: the evaluator process's last one
+    when it is newer (no second metrics run), else one computed here at most every 15 s. Only
+    the very first scrape waits for it; later ones keep the last figures while a thread computes
+    the next (a metrics run inside a scrape held webhook intake up for a second under load)."""
     now = datetime.now(UTC)
     ages = {}
     for s in status["sources"]:
@@ -101,9 +102,6 @@ def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
             ages[s["name"]] = (now - datetime.fromisoformat(last)).total_seconds()
     key = id(state)
     cached = _CACHE.get(key)
-    ran = getattr(state.runner, "last_report", None)
-    if ran is not None and (cached is None or ran[0] > cached[0]):
-        cached = _CACHE[key] = (ran[0], project_figures_of(ran[1]))
     evaluated = getattr(state.evaluator, "last_figures", None)
     if evaluated is not None and (cached is None or evaluated[0] > cached[0]):
         cached = _CACHE[key] = evaluated
