@@ -119,6 +119,19 @@ def test_velocity_avg_3_averages_the_three_latest_closed_sprints_of_the_board() 
     ]
 
 
+def test_sprints_without_members_give_empty_figures_not_an_error() -> None:
+    """A board's sprints stored before any of its items (a first sync's catalogue has committed,
+    its issue pages not yet: a digest firing then failed with an IndexError), or items that were
+    never in a sprint: the sprints report nothing committed and the burndown is flat zero."""
+    sprint = {**SPRINT_11, "start": "2026-01-19T00:00Z"}
+    for items in ([], [item("1", "1", 3)]):
+        inp = MetricsInput.from_records(statuses=STATUSES, sprints=[sprint], items=items)
+        report = build_report(inp, as_of="2026-01-21T12:00Z")
+        assert [points(s) for s in report["sprints"]] == [(0.0, 0.0, 0.0, 0.0)]
+        burndown = build_extras(inp, as_of="2026-01-21T12:00Z")["burndown"]
+        assert {b["scope_points"] for b in burndown} <= {0.0}
+
+
 def test_burndown_of_active_sprint_shows_scope_change_and_remaining_points() -> None:
     sprint = {**SPRINT_11, "start": "2026-01-19T00:00Z"}
     inp = MetricsInput.from_records(

@@ -13,8 +13,10 @@ from service_world import Serve, fresh_database, job_runs, write_config
 def _run_instances(tmp_path: Path, jira_sim: Any, n: int, seconds: float) -> tuple[list[dict[str, Any]], Any]:
     sim = jira_sim(issues_per_project=20)
     with fresh_database() as url:
+        # A lease far longer than a sync here: this test is about claims, and on a loaded
+        # 2-core machine a 3 s lease was once taken over from a live, starved instance.
         cfg = write_config(tmp_path / "tp.toml", url, sim.base_url, sorted(sim.world.projects), sync_seconds=3,
-                           digest_cron="*/2 * * * * *")
+                           lease_seconds=10, digest_cron="*/2 * * * * *")
         procs = [Serve(cfg, tmp_path / f"serve{i}.log") for i in range(n)]
         try:
             for p in procs:

@@ -78,6 +78,10 @@ def sprint_membership(hist: ItemHistory, inp: MetricsInput) -> Membership:
 
     # Explode states into (state row, sprint id) pairs.
     ex_row, ex_sprint, sprint_code = _explode_ids(st_ids)
+    if len(ex_row) == 0:  # no item in any sprint (or no item yet, mid-way through a first sync)
+        none = np.empty(0, dtype=np.int64)
+        return Membership(pos=none, source=np.empty(0, dtype=object), sprint_id=np.empty(0, dtype=object),
+                          join=none, leave=none, pair=none)
     ex_pos = st_pos[ex_row]
     order = np.lexsort((ex_row, sprint_code, ex_pos))
     ex_row, ex_pos, sprint_code, ex_sprint = ex_row[order], ex_pos[order], sprint_code[order], ex_sprint[order]
