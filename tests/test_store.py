@@ -169,3 +169,19 @@ def test_missing_store_folder_is_a_clear_error(tmp_path) -> None:  # type: ignor
 
     with pytest.raises(StoreError, match="does not exist"):
         open_store(f"sqlite:///{tmp_path}/nope/x.db")
+
+
+def test_a_snapshot_sees_one_state_while_other_commits_land(any_store: Store) -> None:
+    """`Store.snapshot()` (what the metrics read through): a page committed after its first
+    query is seen by none of its later queries, of any table, and by the next snapshot."""
+    with any_store.transaction() as s:
+        writer.apply_bundles(s, "src", [_bundle(_item(), histories=[_history("h1", T0)])])
+    with any_store.snapshot() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Item)).scalar_one() == 1
+        with any_store.transaction() as s:  # another writer commits meanwhile
+            writer.apply_bundles(s, "src", [_bundle(_item(item_id="2", key="ABC-2"),
+                                                    histories=[_history("h2", T0)])])
+        assert conn.execute(sa.select(sa.func.count()).select_from(Item)).scalar_one() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(History)).scalar_one() == 1
+    with any_store.snapshot() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(History)).scalar_one() == 2

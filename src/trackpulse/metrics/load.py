@@ -39,11 +39,10 @@ if TYPE_CHECKING:
 _TS_COLS = {"created", "at", "started", "start", "end", "complete"}
 
 
-def _frame(store: Store, stmt: Any, columns: Sequence[str]) -> pd.DataFrame:
-    with store.engine.connect() as conn:
-        # Plain tuples: pandas probes each record for attributes, and a Row answers every probe
-        # by raising inside SQLAlchemy (a sixth of the load time of a small store).
-        rows = [tuple(r) for r in conn.execute(stmt).all()]
+def _frame(conn: sa.Connection, stmt: Any, columns: Sequence[str]) -> pd.DataFrame:
+    # Plain tuples: pandas probes each record for attributes, and a Row answers every probe by
+    # raising inside SQLAlchemy (a sixth of the load time of a small store).
+    rows = [tuple(r) for r in conn.execute(stmt).all()]
     df = pd.DataFrame.from_records(rows, columns=list(columns))
     for c in df.columns:
         if c in _TS_COLS:
@@ -61,12 +60,13 @@ def _as_tuple(v: Any) -> tuple[str, ...]:
     return tuple(str(x) for x in v)
 
 
-def load_frames(store: Store, sources: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
-    """The store's live data as the frames of `trackpulse.metrics.frames.MetricsInput`."""
+def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The store's live data as the frames of `trackpulse.metrics.frames.MetricsInput`, read
+    through `conn` (a `Store.snapshot()`, so that all frames show one state)."""
     item_cols = ["source", "project", "item_id", "key", "type", "priority", "is_defect", "status_id",
                  "status_category", "points", "created", "reporter", "sprint_ids"]
     items = _frame(
-        store,
+        conn,
         sa.select(*[getattr(Item, c) for c in item_cols]).where(
             col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources)
         ),
@@ -80,12 +80,12 @@ def load_frames(store: Store, sources: Sequence[str] | None = None) -> dict[str,
     def children(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.merge(live, on=["source", "item_id"], how="inner")
 
-    statuses = _frame(store, sa.select(col(StatusDef.source), col(StatusDef.status_id), col(StatusDef.name),
+    statuses = _frame(conn, sa.select(col(StatusDef.source), col(StatusDef.status_id), col(StatusDef.name),
                                        col(StatusDef.category))
                       .where(_in_sources(StatusDef.source, sources)), ["source", "status_id", "name", "category"])
 
     t_cols = ["source", "item_id", "at", "seq", "from_status_id", "to_status_id", "history_id"]
-    transitions = children(_frame(store, sa.select(*[getattr(Transition, c) for c in t_cols])
+    transitions = children(_frame(conn, sa.select(*[getattr(Transition, c) for c in t_cols])
                                   .where(_in_sources(Transition.source, sources)), t_cols))
     cat = statuses.set_index(["source", "status_id"])["category"]
     transitions = transitions.sort_values(["source", "item_id", "at", "history_id", "seq"], kind="stable")
@@ -96,31 +96,31 @@ def load_frames(store: Store, sources: Sequence[str] | None = None) -> dict[str,
     transitions["to_category"] = _lookup(cat, transitions, "to_status_id")
 
     s_cols = ["source", "item_id", "at", "seq", "from_sprint_ids", "to_sprint_ids", "history_id"]
-    sprint_changes = children(_frame(store, sa.select(*[getattr(SprintChange, c) for c in s_cols])
+    sprint_changes = children(_frame(conn, sa.select(*[getattr(SprintChange, c) for c in s_cols])
                                      .where(_in_sources(SprintChange.source, sources)), s_cols))
     sprint_changes = _ordered(sprint_changes)
     for c in ("from_sprint_ids", "to_sprint_ids"):
         sprint_changes[c] = [_as_tuple(v) for v in sprint_changes[c]]
 
     e_cols = ["source", "item_id", "at", "seq", "from_points", "to_points", "history_id"]
-    estimate_changes = _ordered(children(_frame(store, sa.select(*[getattr(EstimateChange, c) for c in e_cols])
+    estimate_changes = _ordered(children(_frame(conn, sa.select(*[getattr(EstimateChange, c) for c in e_cols])
                                                 .where(_in_sources(EstimateChange.source, sources)), e_cols)))
     for c in ("from_points", "to_points"):
         estimate_changes[c] = estimate_changes[c].astype("float64")
 
     w_cols = ["source", "item_id", "worklog_id", "author", "started", "seconds"]
-    worklogs = children(_frame(store, sa.select(*[getattr(Worklog, c) for c in w_cols]).where(
+    worklogs = children(_frame(conn, sa.select(*[getattr(Worklog, c) for c in w_cols]).where(
         col(Worklog.deleted).is_(False), _in_sources(Worklog.source, sources)), w_cols))
 
     c_cols = ["source", "item_id", "comment_id", "author", "created"]
-    comments = children(_frame(store, sa.select(*[getattr(Comment, c) for c in c_cols]).where(
+    comments = children(_frame(conn, sa.select(*[getattr(Comment, c) for c in c_cols]).where(
         col(Comment.deleted).is_(False), _in_sources(Comment.source, sources)), c_cols))
 
     sp_cols = ["source", "board_id", "sprint_id", "name", "state", "start", "end", "complete"]
-    sprints = _frame(store, sa.select(*[getattr(Sprint, c) for c in sp_cols])
+    sprints = _frame(conn, sa.select(*[getattr(Sprint, c) for c in sp_cols])
                      .where(_in_sources(Sprint.source, sources)), sp_cols)
     b_cols = ["source", "board_id", "name"]
-    boards = _frame(store, sa.select(col(Board.source), col(Board.board_id), col(Board.name))
+    boards = _frame(conn, sa.select(col(Board.source), col(Board.board_id), col(Board.name))
                     .where(_in_sources(Board.source, sources)), b_cols)
     return {
         "items": items, "transitions": transitions, "statuses": statuses, "sprint_changes": sprint_changes,
@@ -129,7 +129,7 @@ def load_frames(store: Store, sources: Sequence[str] | None = None) -> dict[str,
     }
 
 
-def load_plan_frames(store: Store, items: pd.DataFrame,
+def load_plan_frames(conn: sa.Connection, items: pd.DataFrame,
                      sources: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
     """METRICS.md §9 and §13 frames of the live `items`: `item_plans` (current assignees, fix
     versions, epic), `assignee_changes` (full sets before and after each change), `versions`
@@ -138,7 +138,7 @@ def load_plan_frames(store: Store, items: pd.DataFrame,
 
     live = items[["source", "item_id"]]
     p_cols = ["source", "item_id", "key", "project", "summary", "assignees", "fix_versions", "epic", "is_epic"]
-    plans = _frame(store, sa.select(*[getattr(Item, c) for c in p_cols]).where(
+    plans = _frame(conn, sa.select(*[getattr(Item, c) for c in p_cols]).where(
         col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources)), p_cols)
     plans = plans.merge(live, on=["source", "item_id"], how="inner")
     plans["assignees"] = [_as_tuple(v) for v in plans["assignees"]]
@@ -146,7 +146,7 @@ def load_plan_frames(store: Store, items: pd.DataFrame,
     plans["epic"] = plans["epic"].astype(object).where(plans["epic"].notna(), None)
 
     a_cols = ["source", "item_id", "at", "seq", "added", "removed", "history_id"]
-    deltas = _frame(store, sa.select(*[getattr(AssigneeChange, c) for c in a_cols])
+    deltas = _frame(conn, sa.select(*[getattr(AssigneeChange, c) for c in a_cols])
                     .where(_in_sources(AssigneeChange.source, sources)), a_cols)
     deltas = _ordered(deltas.merge(live, on=["source", "item_id"], how="inner"))
     assignee_changes = make_frame("assignee_changes", _full_sets(plans, deltas))
@@ -154,7 +154,7 @@ def load_plan_frames(store: Store, items: pd.DataFrame,
     # A version's start is a day ("YYYY-MM-DD"), not an instant: read it under another name so
     # `_frame` leaves it a string.
     v_cols = ["source", "project", "version_id", "name", "start_day", "release_date", "released"]
-    versions = _frame(store, sa.select(
+    versions = _frame(conn, sa.select(
         col(Version.source), col(Version.project), col(Version.version_id), col(Version.name),
         col(Version.start).label("start_day"), col(Version.release_date), col(Version.released),
     ).where(col(Version.deleted).is_(False), _in_sources(Version.source, sources)), v_cols)
@@ -282,8 +282,9 @@ def load_input(store: Store, cfg: AppConfig, sources: Sequence[str] | None = Non
     """Everything `build_report` needs: the store's live rows and the configured settings."""
     from trackpulse.metrics.frames import MetricsInput
 
-    frames = load_frames(store, sources)
-    frames.update(load_plan_frames(store, frames["items"], sources))
+    with store.snapshot() as conn:
+        frames = load_frames(conn, sources)
+        frames.update(load_plan_frames(conn, frames["items"], sources))
     for frame in frames.values():
         for c in frame.columns:
             if isinstance(frame[c].dtype, pd.DatetimeTZDtype):

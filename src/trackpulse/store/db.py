@@ -136,6 +136,23 @@ class Store:
     def session(self) -> Session:
         return self._sessions()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sa.Connection]:
+        """A read-only connection whose queries all see one committed state of the store, however
+        many commits land meanwhile (a sync's pages, webhook batches). The metrics read a dozen
+        tables one query each; read apart, a digest saw a board's sprints without its items and
+        items without their histories. PostgreSQL: REPEATABLE READ. SQLite: an explicit BEGIN,
+        since the driver starts no transaction for reads; WAL keeps its snapshot."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            else:
+                conn.exec_driver_sql("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
