@@ -215,7 +215,7 @@ def test_a_burst_applied_as_one_batch_leaves_the_store_as_one_by_one_and_isolate
     app_cfg = parse_config({"store": {"url": "sqlite://"}, "sources": [cfg.model_dump(mode="json")]})
     queue = WebhookQueue(app_cfg, batched, poll_seconds=60)
     batches: list[int] = []
-    queue.on_batch = batches.append
+    queue.on_batch = lambda n, _items: batches.append(n)
     for i, body in enumerate(bodies):  # stored before the worker starts: it finds them all at once
         assert queue.accept(cfg.name, f"d{i}", body["webhookEvent"], body, {"X-Atlassian-Webhook-Identifier": f"d{i}"})
     queue.start()

@@ -123,40 +123,51 @@ def _issue_changed(d: Delivery) -> WebhookResult:
         partial_comments=[jm.map_comment(c, iid) for c in cm],
     ))
     return WebhookResult("applied", d.event, item.key, f"delivery {d.id}" + (
-        f", history {histories[0].history_id}" if histories else ""))
+        f", history {histories[0].history_id}" if histories else ""), items=(iid,))
 
 
 def _issue_deleted(d: Delivery) -> WebhookResult:
     iid = _issue_id(d.body, d.event)
     when = d.at or jm.parse_time((d.body.get("issue") or {}).get("fields", {}).get("updated"))
     if mark_items_deleted(d.s, d.source, [iid], when, with_worklogs=True):
-        return WebhookResult("deleted", d.event, iid, f"delivery {d.id}")
-    return WebhookResult("ignored", d.event, iid, f"delivery {d.id}: already deleted or unknown")
+        return WebhookResult("deleted", d.event, iid, f"delivery {d.id}", items=(iid,))
+    return WebhookResult("ignored", d.event, iid, f"delivery {d.id}: already deleted or unknown", items=())
 
 
 def _comment_changed(d: Delivery) -> WebhookResult:
     iid = _issue_id(d.body, d.event)
     c = jm.map_comment(d.body["comment"], iid)
     d.batch.add(ItemBundle(item=None, item_id=iid, partial_comments=[c]))
-    return WebhookResult("applied", d.event, c.comment_id, f"on {iid}, delivery {d.id}")
+    return WebhookResult("applied", d.event, c.comment_id, f"on {iid}, delivery {d.id}", items=(iid,))
+
+
+def _named_item(*ids: Any) -> tuple[str, ...] | None:
+    """The item a deletion names, when its payload does (else: any item may have changed)."""
+    for iid in ids:
+        if iid is not None:
+            return (str(iid),)
+    return None
 
 
 def _comment_deleted(d: Delivery) -> WebhookResult:
     cid = str((d.body.get("comment") or {}).get("id"))
     delete_comments(d.s, d.source, [cid])
-    return WebhookResult("deleted", d.event, cid, f"delivery {d.id}")
+    return WebhookResult("deleted", d.event, cid, f"delivery {d.id}",
+                         items=_named_item((d.body.get("issue") or {}).get("id")))
 
 
 def _worklog_changed(d: Delivery) -> WebhookResult:
     w = jm.map_worklog(d.body["worklog"])
     d.batch.add(ItemBundle(item=None, item_id=w.item_id, partial_worklogs=[w]))
-    return WebhookResult("applied", d.event, w.worklog_id, f"on {w.item_id}, delivery {d.id}")
+    return WebhookResult("applied", d.event, w.worklog_id, f"on {w.item_id}, delivery {d.id}", items=(w.item_id,))
 
 
 def _worklog_deleted(d: Delivery) -> WebhookResult:
-    wid = str((d.body.get("worklog") or {}).get("id"))
+    worklog = d.body.get("worklog") or {}
+    wid = str(worklog.get("id"))
     delete_worklogs(d.s, d.source, [wid])
-    return WebhookResult("deleted", d.event, wid, f"delivery {d.id}")
+    return WebhookResult("deleted", d.event, wid, f"delivery {d.id}",
+                         items=_named_item(worklog.get("issueId"), (d.body.get("issue") or {}).get("id")))
 
 
 def _sprint_changed(d: Delivery) -> WebhookResult:
@@ -231,7 +242,8 @@ def _apply_one(s: Session, source: str, m: jm.JiraMapping, batch: Batch, body: d
     )
     handler = HANDLERS.get(event)
     if handler is None:
-        return WebhookResult("ignored", event, None, f"delivery {delivery}: not an event this connector applies")
+        return WebhookResult("ignored", event, None, f"delivery {delivery}: not an event this connector applies",
+                             items=())
     if handler not in BATCHED:
         batch.flush()
     try:

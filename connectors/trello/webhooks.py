@@ -92,13 +92,13 @@ def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, 
     board_id = (data.get("board") or {}).get("id") or (body.get("model") or {}).get("id")
     if board_id not in source_cfg.boards:
         return WebhookResult("ignored", action["type"], action["id"],
-                             f"board {board_id} is not in source {source}'s boards")
+                             f"board {board_id} is not in source {source}'s boards", items=())
     card_id = (data.get("card") or {}).get("id")
     if not card_id:
-        return WebhookResult("ignored", action["type"], action["id"], "not about a card")
+        return WebhookResult("ignored", action["type"], action["id"], "not about a card", items=())
     with store.transaction() as s:
         if _already_applied(s, source, card_id, action):
-            return WebhookResult("duplicate", action["type"], action["id"], "already applied")
+            return WebhookResult("duplicate", action["type"], action["id"], "already applied", items=())
         known = s.get(Item, (source, card_id)) is not None
     fetched = None
     if not known and action["type"] in STATE_TYPES:
@@ -128,7 +128,8 @@ def apply_webhook(store: Store, source_cfg: TrelloSourceConfig, body: dict[str, 
                     fill_reporters(s, source, [card_id])
         if counts.deleted:
             notes.append("card deleted")
-    return WebhookResult("deleted" if counts.deleted else "applied", action["type"], action["id"], "; ".join(notes))
+    return WebhookResult("deleted" if counts.deleted else "applied", action["type"], action["id"], "; ".join(notes),
+                         items=(card_id,))
 
 
 def _fetch_card(cfg: TrelloSourceConfig, card_id: str) -> dict[str, Any] | None:

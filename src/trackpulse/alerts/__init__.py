@@ -7,6 +7,7 @@ one dispatcher pass over every due row (also rows left from earlier runs).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -51,23 +52,44 @@ class AlertRunResult:
 
 
 def evaluate_and_dispatch(cfg: AppConfig, store: Store, *, as_of: datetime | None = None, dry_run: bool = False,
-                          http: httpx.Client | None = None, **dispatcher_options: Any) -> AlertRunResult:
+                          http: httpx.Client | None = None, scope: Mapping[str, set[str]] | None = None,
+                          **dispatcher_options: Any) -> AlertRunResult:
     """Evaluate every rule as of `as_of` (default now), record episodes, deliver what is due.
 
+    `scope` (source -> store item ids: what a webhook batch changed) evaluates the item rules
+    (`ITEM_WHENS`) for those items only: their figures depend on nothing else, so the episodes
+    they open and close are the ones a whole evaluation would, at a few milliseconds instead of
+    a replay of the store. The other rules are evaluated whole either way. Changes that come
+    with time alone (a clock running into its target with no event) wait for the next whole
+    evaluation, which `serve` runs after every sync and every few seconds.
     `dry_run` reports what would open and close, writing and sending nothing.
     `dispatcher_options` go to `Dispatcher` (clock, channel_factory, postback_factory)."""
-    from trackpulse.alerts.inputs import build_figures
-    from trackpulse.alerts.ledger import record
+    from trackpulse.alerts.inputs import ITEM_WHENS, build_figures
+    from trackpulse.alerts.ledger import ItemScope, record
     from trackpulse.alerts.rules import evaluate
     from trackpulse.delivery.dispatcher import Dispatcher
 
     now = as_of or datetime.now(UTC)
     rules = cfg.alerts.rules
-    figures = build_figures(cfg, store, now, rules)
-    conds = evaluate(rules, figures)
-    result = AlertRunResult(as_of=now, conditions=conds, dry_run=dry_run, report=figures.report or None)
+    ledger_scope = None
+    if scope is None:
+        figures = build_figures(cfg, store, now, rules)
+        conds = evaluate(rules, figures)
+        report = figures.report or None
+    else:
+        item_rules = [r for r in rules if r.when in ITEM_WHENS]
+        others = [r for r in rules if r.when not in ITEM_WHENS]
+        items = {source: set(ids) for source, ids in scope.items()}
+        conds = evaluate(item_rules, build_figures(cfg, store, now, item_rules, items=items)) if item_rules else []
+        report = None
+        if others:
+            figures = build_figures(cfg, store, now, others)
+            conds += evaluate(others, figures)
+            report = figures.report or None
+        ledger_scope = ItemScope(frozenset(r.name for r in item_rules), items)
+    result = AlertRunResult(as_of=now, conditions=conds, dry_run=dry_run, report=report)
     with store.session() as s:
-        ledger = record(s, cfg, rules, conds, now)
+        ledger = record(s, cfg, rules, conds, now, scope=ledger_scope)
         if dry_run:
             s.rollback()  # the same decisions a real run would make, none of them kept
         else:

@@ -5,23 +5,32 @@ clock breaches whenever its item was created) and, from the same replay, what a 
 not list per item: the items in progress with their `started` instant (flow.derived_instants)
 and cost against budget (effort.cost_vs_budget), only when a rule needs them. Sync state
 comes from `source_state`; item ids and URLs from the item table.
+
+The item rules (`ITEM_WHENS`: SLA clocks, WIP age) read figures of one item's own data alone,
+so after a webhook batch they need only the items it changed: `build_figures(items=...)`
+reads just those items' rows and replays them, a few milliseconds instead of the whole store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
 
 from trackpulse.alerts.rules import BudgetRow, Figures, ItemRef, SyncState, WipItem
 from trackpulse.config import AlertRuleConfig, AppConfig, JiraSourceConfig
-from trackpulse.metrics import effort, flow
+from trackpulse.metrics import effort, flow, sla
 from trackpulse.metrics.load import load_input
-from trackpulse.metrics.report import MetricsRun, report_of
+from trackpulse.metrics.report import MetricsRun, item_names, report_of
+from trackpulse.metrics.report import _sla as sla_list
 from trackpulse.store.db import Store
 from trackpulse.store.models import Item, SourceState
+
+# Rules whose figures come from one item's own rows (so a batch's items are enough to evaluate).
+ITEM_WHENS = frozenset({"sla_breached", "sla_at_risk", "wip_age_above"})
 
 
 def item_url(cfg: AppConfig, source: str, key: str) -> str | None:
@@ -34,10 +43,14 @@ def item_url(cfg: AppConfig, source: str, key: str) -> str | None:
     return None
 
 
-def _item_refs(cfg: AppConfig, store: Store, sources: Sequence[str]) -> dict[tuple[str, str], ItemRef]:
+def _item_refs(cfg: AppConfig, store: Store, sources: Sequence[str],
+               items: Mapping[str, Collection[str]] | None = None) -> dict[tuple[str, str], ItemRef]:
+    where: list[Any] = [col(Item.deleted).is_(False), col(Item.source).in_(list(sources))]
+    if items is not None:
+        where.append(sa.or_(sa.false(), *[sa.and_(col(Item.source) == source, col(Item.item_id).in_(sorted(ids)))
+                                          for source, ids in items.items() if ids]))
     with store.session() as s:
-        rows = s.execute(sa.select(col(Item.source), col(Item.key), col(Item.item_id)).where(
-            col(Item.deleted).is_(False), col(Item.source).in_(list(sources)))).all()
+        rows = s.execute(sa.select(col(Item.source), col(Item.key), col(Item.item_id)).where(*where)).all()
     refs = {}
     for src, key, item_id in rows:
         ref = ItemRef(item_id, item_url(cfg, src, key), key)
@@ -69,22 +82,32 @@ def _budgets(run: MetricsRun) -> list[BudgetRow]:
             for s, p, c, b in frame[["source", "project", "cost", "budget"]].itertuples(index=False)]
 
 
-def build_figures(cfg: AppConfig, store: Store, as_of: datetime,
-                  rules: Sequence[AlertRuleConfig] | None = None) -> Figures:
-    """The figures of every configured source as of `as_of`, for `rules` (default: all)."""
+def build_figures(cfg: AppConfig, store: Store, as_of: datetime, rules: Sequence[AlertRuleConfig] | None = None,
+                  items: Mapping[str, Collection[str]] | None = None) -> Figures:
+    """The figures of every configured source as of `as_of`, for `rules` (default: all).
+
+    `items` (source -> store item ids): of those items only, for item rules (`ITEM_WHENS`);
+    the report then holds just their `sla` rows."""
     rules = list(cfg.alerts.rules if rules is None else rules)
     whens = {r.when for r in rules}
+    if items is not None and not whens <= ITEM_WHENS | {"sync_failed"}:
+        raise ValueError(f"figures of some items cannot serve rules {sorted(whens - ITEM_WHENS)}")
     sources = [s.name for s in cfg.sources]
     figures = Figures(as_of=as_of, report={}, sync=_sync_states(store))
-    if not sources or whens <= {"sync_failed"}:
+    if not sources or whens <= {"sync_failed"} or (items is not None and not any(items.values())):
         return figures
-    inp = load_input(store, cfg, sources=sources)
+    inp = load_input(store, cfg, sources=sources, items=items)
     run = MetricsRun.start(inp, as_of=as_of, sources=sources)
-    figures.report = report_of(run)
+    if items is None:
+        figures.report = report_of(run)
+    elif whens & {"sla_breached", "sla_at_risk"}:
+        # The report's own SLA rows (the same dicts a whole report lists), for these items.
+        figures.report = {"sla": sla_list(run.hist, sla.sla_clocks(run.hist, inp), run.window,
+                                          item_names(run.hist, inp))}
     if "wip_age_above" in whens:
         figures.wip = _wip(run)
     if "budget_burn_above" in whens:
         figures.budgets = _budgets(run)
-    if whens & {"sla_breached", "sla_at_risk", "wip_age_above"}:
-        figures.items = _item_refs(cfg, store, sources)
+    if whens & ITEM_WHENS:
+        figures.items = _item_refs(cfg, store, sources, items)
     return figures

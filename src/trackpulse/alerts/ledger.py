@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -37,6 +38,24 @@ def alert_id(rule: str, subject: str, episode: int) -> str:
 
 def delivery_id(alert: str, kind: str, target: str) -> str:
     return hashlib.sha256(f"{alert}\x1f{kind}\x1f{target}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ItemScope:
+    """An evaluation that looked at some items only (a webhook batch's): for the rules named
+    here, only the episodes of those items (source -> store item ids) may open or close."""
+
+    rules: frozenset[str]
+    items: dict[str, set[str]]
+
+    def holds(self, c: Condition) -> bool:
+        return c.rule not in self.rules or c.item_id in self.items.get(c.source, ())
+
+    def where(self) -> Any:
+        """The alerts this scope may touch, as a WHERE clause."""
+        scoped = sa.or_(sa.false(), *[sa.and_(col(Alert.source) == source, col(Alert.item_id).in_(sorted(ids)))
+                                      for source, ids in self.items.items() if ids])
+        return sa.or_(col(Alert.rule).not_in(sorted(self.rules)), scoped)
 
 
 @dataclass
@@ -68,19 +87,24 @@ def _deliveries(cfg: AppConfig, rule: AlertRuleConfig, alert: Alert, now: dateti
 
 
 def record(session: Session, cfg: AppConfig, rules: Sequence[AlertRuleConfig],
-           conds: Iterable[Condition], now: datetime) -> LedgerResult:
+           conds: Iterable[Condition], now: datetime, scope: ItemScope | None = None) -> LedgerResult:
     """Open episodes for new conditions and close those of figure rules that stopped holding.
 
     The caller owns the transaction; `rules` are the rules that were evaluated (only their
-    episodes may be closed). Returns what changed."""
+    episodes may be closed); `scope`, when the item rules looked at some items only (only those
+    items' episodes may open or close). Returns what changed."""
     by_name = {r.name: r for r in rules}
     holding: dict[tuple[str, str], Condition] = {}
     for c in conds:
-        holding.setdefault((c.rule, c.subject), c)
+        if scope is None or scope.holds(c):
+            holding.setdefault((c.rule, c.subject), c)
     result = LedgerResult()
     latest: dict[tuple[str, str], Alert] = {}
     if by_name:
-        for a in session.execute(sa.select(Alert).where(col(Alert.rule).in_(list(by_name)))).scalars():
+        query = sa.select(Alert).where(col(Alert.rule).in_(list(by_name)))
+        if scope is not None:
+            query = query.where(scope.where())
+        for a in session.execute(query).scalars():
             key = (a.rule, a.subject)
             if key not in latest or a.episode > latest[key].episode:
                 latest[key] = a

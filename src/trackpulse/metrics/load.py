@@ -8,7 +8,7 @@ catalogue (METRICS.md §1), not from the item's current status.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,21 +54,33 @@ def _in_sources(column: Any, sources: Sequence[str] | None) -> Any:
     return column.in_(list(sources)) if sources else sa.true()
 
 
+def _in_items(table: Any, items: Mapping[str, Collection[str]] | None) -> Any:
+    """Rows of the given items only (source -> store item ids); None: every item."""
+    if items is None:
+        return sa.true()
+    return sa.or_(sa.false(), *[sa.and_(col(table.source) == source, col(table.item_id).in_(sorted(ids)))
+                                for source, ids in items.items() if ids])
+
+
 def _as_tuple(v: Any) -> tuple[str, ...]:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return ()
     return tuple(str(x) for x in v)
 
 
-def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None,
+                only: Mapping[str, Collection[str]] | None = None) -> dict[str, pd.DataFrame]:
     """The store's live data as the frames of `trackpulse.metrics.frames.MetricsInput`, read
-    through `conn` (a `Store.snapshot()`, so that all frames show one state)."""
+    through `conn` (a `Store.snapshot()`, so that all frames show one state). `only` (source ->
+    item ids) reads only those items and their rows: figures that depend on an item's own data
+    alone (its SLA clocks, its WIP age) come out the same as from the whole store."""
     item_cols = ["source", "project", "item_id", "key", "type", "priority", "is_defect", "status_id",
                  "status_category", "points", "created", "reporter", "sprint_ids"]
     items = _frame(
         conn,
         sa.select(*[getattr(Item, c) for c in item_cols]).where(
-            col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources)
+            col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources),
+            _in_items(Item, only),
         ),
         item_cols,
     )
@@ -86,7 +98,8 @@ def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None) -> di
 
     t_cols = ["source", "item_id", "at", "seq", "from_status_id", "to_status_id", "history_id"]
     transitions = children(_frame(conn, sa.select(*[getattr(Transition, c) for c in t_cols])
-                                  .where(_in_sources(Transition.source, sources)), t_cols))
+                                  .where(_in_sources(Transition.source, sources), _in_items(Transition, only)),
+                                  t_cols))
     cat = statuses.set_index(["source", "status_id"])["category"]
     transitions = transitions.sort_values(["source", "item_id", "at", "history_id", "seq"], kind="stable")
     # seq within an item: histories sort by time, then id, then position inside the history
@@ -97,24 +110,26 @@ def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None) -> di
 
     s_cols = ["source", "item_id", "at", "seq", "from_sprint_ids", "to_sprint_ids", "history_id"]
     sprint_changes = children(_frame(conn, sa.select(*[getattr(SprintChange, c) for c in s_cols])
-                                     .where(_in_sources(SprintChange.source, sources)), s_cols))
+                                     .where(_in_sources(SprintChange.source, sources),
+                                            _in_items(SprintChange, only)), s_cols))
     sprint_changes = _ordered(sprint_changes)
     for c in ("from_sprint_ids", "to_sprint_ids"):
         sprint_changes[c] = [_as_tuple(v) for v in sprint_changes[c]]
 
     e_cols = ["source", "item_id", "at", "seq", "from_points", "to_points", "history_id"]
     estimate_changes = _ordered(children(_frame(conn, sa.select(*[getattr(EstimateChange, c) for c in e_cols])
-                                                .where(_in_sources(EstimateChange.source, sources)), e_cols)))
+                                                .where(_in_sources(EstimateChange.source, sources),
+                                                       _in_items(EstimateChange, only)), e_cols)))
     for c in ("from_points", "to_points"):
         estimate_changes[c] = estimate_changes[c].astype("float64")
 
     w_cols = ["source", "item_id", "worklog_id", "author", "started", "seconds"]
     worklogs = children(_frame(conn, sa.select(*[getattr(Worklog, c) for c in w_cols]).where(
-        col(Worklog.deleted).is_(False), _in_sources(Worklog.source, sources)), w_cols))
+        col(Worklog.deleted).is_(False), _in_sources(Worklog.source, sources), _in_items(Worklog, only)), w_cols))
 
     c_cols = ["source", "item_id", "comment_id", "author", "created"]
     comments = children(_frame(conn, sa.select(*[getattr(Comment, c) for c in c_cols]).where(
-        col(Comment.deleted).is_(False), _in_sources(Comment.source, sources)), c_cols))
+        col(Comment.deleted).is_(False), _in_sources(Comment.source, sources), _in_items(Comment, only)), c_cols))
 
     sp_cols = ["source", "board_id", "sprint_id", "name", "state", "start", "end", "complete"]
     sprints = _frame(conn, sa.select(*[getattr(Sprint, c) for c in sp_cols])
@@ -129,8 +144,8 @@ def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None) -> di
     }
 
 
-def load_plan_frames(conn: sa.Connection, items: pd.DataFrame,
-                     sources: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+def load_plan_frames(conn: sa.Connection, items: pd.DataFrame, sources: Sequence[str] | None = None,
+                     only: Mapping[str, Collection[str]] | None = None) -> dict[str, pd.DataFrame]:
     """METRICS.md §9 and §13 frames of the live `items`: `item_plans` (current assignees, fix
     versions, epic), `assignee_changes` (full sets before and after each change), `versions`
     and `epics`."""
@@ -139,7 +154,8 @@ def load_plan_frames(conn: sa.Connection, items: pd.DataFrame,
     live = items[["source", "item_id"]]
     p_cols = ["source", "item_id", "key", "project", "summary", "assignees", "fix_versions", "epic", "is_epic"]
     plans = _frame(conn, sa.select(*[getattr(Item, c) for c in p_cols]).where(
-        col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources)), p_cols)
+        col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources),
+        _in_items(Item, only)), p_cols)
     plans = plans.merge(live, on=["source", "item_id"], how="inner")
     plans["assignees"] = [_as_tuple(v) for v in plans["assignees"]]
     plans["fix_versions"] = [_as_tuple(v) for v in plans["fix_versions"]]
@@ -147,7 +163,7 @@ def load_plan_frames(conn: sa.Connection, items: pd.DataFrame,
 
     a_cols = ["source", "item_id", "at", "seq", "added", "removed", "history_id"]
     deltas = _frame(conn, sa.select(*[getattr(AssigneeChange, c) for c in a_cols])
-                    .where(_in_sources(AssigneeChange.source, sources)), a_cols)
+                    .where(_in_sources(AssigneeChange.source, sources), _in_items(AssigneeChange, only)), a_cols)
     deltas = _ordered(deltas.merge(live, on=["source", "item_id"], how="inner"))
     assignee_changes = make_frame("assignee_changes", _full_sets(plans, deltas))
 
@@ -278,13 +294,15 @@ def figure_settings(cfg: AppConfig) -> Any:
                           forecast_horizon_days=cfg.metrics.forecast_horizon_days, kpis=kpis, coverage=coverage)
 
 
-def load_input(store: Store, cfg: AppConfig, sources: Sequence[str] | None = None) -> MetricsInput:
-    """Everything `build_report` needs: the store's live rows and the configured settings."""
+def load_input(store: Store, cfg: AppConfig, sources: Sequence[str] | None = None,
+               items: Mapping[str, Collection[str]] | None = None) -> MetricsInput:
+    """Everything `build_report` needs: the store's live rows and the configured settings
+    (`items`: of those items only, see `load_frames`)."""
     from trackpulse.metrics.frames import MetricsInput
 
     with store.snapshot() as conn:
-        frames = load_frames(conn, sources)
-        frames.update(load_plan_frames(conn, frames["items"], sources))
+        frames = load_frames(conn, sources, items)
+        frames.update(load_plan_frames(conn, frames["items"], sources, items))
     for frame in frames.values():
         for c in frame.columns:
             if isinstance(frame[c].dtype, pd.DatetimeTZDtype):

@@ -8,9 +8,14 @@ it runs in a child process with its own store connection: intake keeps its own p
 evaluation runs at the speed it has alone.
 
 The parent only counts: deliveries applied since the last request are sent as one number when
-the child is idle (a sync asks with 0); the child answers with how many its run covered and the per-project
-figures of the report it built (the service's gauges read them instead of running the metrics
-again). Exactly once is the ledger's and the outbox's promise (ACTIONS.md "The service"), not
+the child is idle (a sync asks with 0), with the items they changed (source -> store item ids).
+The child evaluates the item rules (SLA clocks, WIP age) for those items only
+(`evaluate_and_dispatch(scope=...)`: a few milliseconds, where a whole evaluation replays the
+store), and the whole rule set after a sync, when a batch changed what it cannot name (a
+sprint, a version), and at least every `WHOLE_EVERY_SECONDS` even when nothing arrives (what
+changes with time alone: a clock running into its target). It answers with how many its run
+covered and, after a whole run, the per-project figures of the report it built (the service's
+gauges read them instead of running the metrics again). Exactly once is the ledger's and the outbox's promise (ACTIONS.md "The service"), not
 this module's: a run cut off by a kill leaves nothing half-sent that the next run would repeat.
 The child ends when the parent asks, or when its end of the pipe closes (the parent died).
 """
@@ -34,8 +39,22 @@ log = logging.getLogger("trackpulse.server")
 # After a run the child rests this share of the run's time before the next one: runs back to
 # back would take a whole core from the other processes of a small machine under a stream.
 REST_RATIO = 0.5
+# A whole evaluation at least this often, and at most a tenth of the time.
+WHOLE_EVERY_SECONDS = 15.0
+WHOLE_SHARE = 0.1
 
 Figures = dict[tuple[str, str], dict[str, float]]
+Scope = dict[str, set[str]] | None  # source -> store item ids; None: everything
+
+
+def merge_scope(into: Scope, items: Scope) -> Scope:
+    """The scope covering both (None, everything, wins)."""
+    if into is None or items is None:
+        return None
+    for source, ids in items.items():
+        into.setdefault(source, set()).update(ids)
+    return into
+
 
 
 class ProcessEvaluator:
@@ -46,6 +65,7 @@ class ProcessEvaluator:
         self.done = done
         self.last_figures: tuple[float, Figures] | None = None  # (time.monotonic(), per-project figures)
         self._pending = 0
+        self._scope: Scope = None  # what the next run must cover (None: everything)
         self._wanted = False
         self._busy = False
         self._lock = threading.Lock()
@@ -57,19 +77,24 @@ class ProcessEvaluator:
         self._reader = threading.Thread(target=self._read, name=f"{name}-results", daemon=True)
         self._reader.start()
 
-    def notify(self, n: int = 0) -> None:
-        """Evaluate soon, covering `n` more applied deliveries (0: after a sync)."""
+    def notify(self, n: int = 0, items: Scope = None) -> None:
+        """Evaluate soon, covering `n` more applied deliveries that changed `items` (source ->
+        store item ids; None, as after a sync: evaluate everything)."""
         with self._lock:
             self._pending += n
+            if self._wanted:
+                self._scope = merge_scope(self._scope, items)
+            else:
+                self._scope = None if items is None else {s: set(ids) for s, ids in items.items()}
             self._wanted = True
             self._send_if_idle()
 
     def _send_if_idle(self) -> None:
         if self._busy or not self._wanted:
             return
-        n, self._pending, self._wanted = self._pending, 0, False
+        n, scope, self._pending, self._wanted, self._scope = self._pending, self._scope, 0, False, None
         try:
-            self._conn.send(n)
+            self._conn.send((n, scope))
             self._busy = True
         except (OSError, ValueError):  # the child is gone: nothing to evaluate with
             log.error("the alert evaluator process has stopped; webhook batches are no longer evaluated")
@@ -123,28 +148,39 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
     gc.freeze()  # what is loaded now stays: no collection walks it again
     # One client for every run: a new one loads the CA bundle again (50 ms a run).
     http = httpx.Client()
+    next_whole = 0.0  # time.monotonic() when a whole evaluation is due
     try:
         while True:
+            asked = True
             try:
-                n = conn.recv()
+                if conn.poll(max(0.0, next_whole - time.monotonic())):
+                    msg = conn.recv()
+                    if msg is None:
+                        return
+                    n, scope = msg
+                else:  # nothing arrived and a whole evaluation is due: run it unasked
+                    asked, n, scope = False, 0, None
             except (EOFError, OSError):
                 return
-            if n is None:
-                return
             t0 = time.monotonic()
+            whole = scope is None or t0 >= next_whole
             figures: Any = None
             try:
                 with sparse_collections():  # an evaluation builds frames of acyclic objects
-                    result = evaluate_and_dispatch(cfg, store, http=http)
+                    result = evaluate_and_dispatch(cfg, store, http=http, scope=None if whole else scope)
                 if result.report is not None:
                     figures = project_figures_of(result.report)
             except Exception:
                 log.exception("alert evaluation failed")
-            try:
-                conn.send((n, figures))
-            except (OSError, ValueError):
-                return
-            time.sleep((time.monotonic() - t0) * REST_RATIO)
+            took = time.monotonic() - t0
+            if whole:
+                next_whole = time.monotonic() + max(WHOLE_EVERY_SECONDS, took / WHOLE_SHARE)
+            if asked:
+                try:
+                    conn.send((n, figures))
+                except (OSError, ValueError):
+                    return
+            time.sleep(took * REST_RATIO)
     finally:
         http.close()
         store.dispose()

@@ -67,7 +67,8 @@ def start_schedule(state: ServerState) -> Any:
         state.webhooks.on_batch = state.evaluator.notify
         runner.evaluate_elsewhere = state.evaluator.notify
     else:  # nothing to evaluate: a batch is evaluated once applied
-        state.webhooks.on_batch = state.telemetry.webhook_evaluated.inc
+        evaluated = state.telemetry.webhook_evaluated
+        state.webhooks.on_batch = lambda n, _items: evaluated.inc(n)
     runner.start()
     return runner
 

@@ -153,9 +153,12 @@ class WebhookQueue:
         self._intake: list[_Ticket] = []
         self._intake_cv = threading.Condition()
         self._intake_thread: threading.Thread | None = None
-        # Called by the worker after each applied batch with its size (alerts in the loop); it
-        # must return quickly: `serve` hands it to the alert evaluator's thread.
-        self.on_batch: Callable[[int], None] | None = None
+        # Called by the worker after each applied batch with its size and the items it changed
+        # (source -> store item ids; None when a delivery may have changed figures of items it
+        # does not name): alerts in the loop. It must return quickly: `serve` hands both to the
+        # alert evaluator process.
+        self.on_batch: Callable[[int, dict[str, set[str]] | None], None] | None = None
+        self._touched: dict[str, set[str]] | None = {}
 
     # ------------------------------------------------------------------ intake
 
@@ -289,6 +292,7 @@ class WebhookQueue:
                     key = self._queue.get_nowait()
                 except queue.Empty:
                     break
+            self._touched = {}
             try:
                 if keys:
                     self._process_batch(keys)
@@ -301,7 +305,7 @@ class WebhookQueue:
                     self._idle.notify_all()
             if keys and self.on_batch is not None:
                 try:
-                    self.on_batch(len(keys))
+                    self.on_batch(len(keys), self._touched)
                 except Exception:
                     log.exception("after-batch hook failed")
             if stop:
@@ -384,9 +388,19 @@ class WebhookQueue:
                 else:
                     log.debug("webhook %s/%s: %s", source, delivery_id, result)
                     applied.append(delivery_id)
+                    self._touch(source, result.items)
             self._record_applied(source, applied)
             for _ in applied:
                 self.telemetry.delivery(source, src.kind, "processed")
+
+    def _touch(self, source: str, items: tuple[str, ...] | None) -> None:
+        """Note what an applied delivery changed, for `on_batch` (None wins: evaluate everything)."""
+        if self._touched is None:
+            return
+        if items is None:
+            self._touched = None
+        elif items:
+            self._touched.setdefault(source, set()).update(items)
 
     def _pending_rows(self, source: str, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
         """(delivery id, body) of the stored deliveries among `ids` still to apply, in the order
@@ -437,6 +451,7 @@ class WebhookQueue:
             try:
                 result = self._apply(src, delivery, headers)
                 log.debug("webhook %s/%s: %s", source, delivery_id, result)
+                self._touch(source, result.items)
             except TrackpulseError as exc:
                 error, failure = exc.one_line(), classify_failure(exc)
             except Exception as exc:
