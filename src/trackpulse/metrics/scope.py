@@ -35,9 +35,7 @@ def sprint_membership_moves(hist: ItemHistory, sprints: pd.DataFrame,
     if membership is None or len(sprints) == 0 or len(membership.pos) == 0:
         return added, removed
     m = membership
-    lookup = pd.MultiIndex.from_arrays([sprints["source"].to_numpy(dtype=object),
-                                        sprints["sprint_id"].to_numpy(dtype=object)])
-    k = lookup.get_indexer(pd.MultiIndex.from_arrays([m.source, m.sprint_id]))
+    k = m.sprint_index(sprints)
     rel = np.flatnonzero(k >= 0)
     k = k[rel]
     s = sprints["start"].to_numpy(dtype=np.int64)[k]
