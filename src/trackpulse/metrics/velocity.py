@@ -108,7 +108,14 @@ def sprint_membership(hist: ItemHistory, inp: MetricsInput) -> Membership:
         return Membership(pos=none, source=np.empty(0, dtype=object), sprint_id=np.empty(0, dtype=object),
                           join=none, leave=none, pair=none)
     ex_pos = st_pos[ex_row]
-    order = np.lexsort((ex_row, sprint_code, ex_pos))
+    n_codes = int(sprint_code.max()) + 1
+    if n * n_codes < 2**62:
+        # lexsort((ex_row, sprint_code, ex_pos)) without its three passes: the exploded rows
+        # follow the state table, so ex_pos and ex_row already ascend and a stable sort on one
+        # combined key gives the same order; the data being nearly sorted, timsort is close to linear.
+        order = np.argsort(ex_pos * n_codes + sprint_code, kind="stable")
+    else:
+        order = np.lexsort((ex_row, sprint_code, ex_pos))
     ex_row, ex_pos, sprint_code, ex_sprint = ex_row[order], ex_pos[order], sprint_code[order], ex_sprint[order]
     same_pair = np.r_[False, (ex_pos[1:] == ex_pos[:-1]) & (sprint_code[1:] == sprint_code[:-1])]
     continues = same_pair & np.r_[False, ex_row[1:] == ex_row[:-1] + 1]
@@ -151,13 +158,10 @@ def _explode_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     starts = np.cumsum(lengths) - lengths
     within = np.arange(len(ex_row), dtype=np.int64) - starts[ex_row]
     flat_at = d_start[codes[ex_row]] + within
-    ex_sprint = flat[flat_at]
-    code = flat_code[flat_at]
-    # Renumber by first appearance in the exploded order.
-    present, first = np.unique(code, return_index=True)
-    renumber = np.zeros(int(present[-1]) + 1, dtype=np.int64)
-    renumber[present[np.argsort(first, kind="stable")]] = np.arange(len(present), dtype=np.int64)
-    return ex_row, ex_sprint, renumber[code]
+    # `flat_code` already numbers the ids by first appearance in the exploded order: the
+    # distinct tuples are numbered by the row they first appear in, and `flat` lists them in
+    # that order, each in its own order (no renumbering pass over the exploded rows).
+    return ex_row, flat[flat_at], flat_code[flat_at].astype(np.int64)
 
 
 def reported_sprints(inp: MetricsInput, as_of: int, sources: list[str] | None = None) -> pd.DataFrame:
