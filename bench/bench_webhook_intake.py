@@ -7,6 +7,10 @@ rules (the server's `trackpulse_webhook_evaluated_total` counter, polled every 1
 the k-th applied delivery's batch was evaluated), deliveries lost (unique ids sent but never
 applied: must be 0) and the serve process's peak memory (VmHWM).
 
+`--rules item` (the default) configures SLA rules, which a batch's items alone decide (the
+evaluator process evaluates them for those items only); `--rules project` a project figure
+rule (defects open), for which each batch means a whole evaluation; `--no-alerts` none.
+
     .venv/bin/python bench/bench_webhook_intake.py --seconds 20
 """
 
@@ -49,6 +53,9 @@ def main() -> None:
     ap.add_argument("--timeline", action="store_true", help="print the worst latency per second of sending")
     ap.add_argument("--keep-log", metavar="FILE", help="copy the serve process's log here")
     ap.add_argument("--no-alerts", action="store_true", help="compare: intake without rule evaluation")
+    ap.add_argument("--rules", choices=["item", "project", "both"], default="item",
+                    help="item: SLA breached and at risk (evaluated for each batch's items); project: defects "
+                         "open above a threshold (a whole evaluation per batch); both")
     args = ap.parse_args()
     n = int(args.rate * args.seconds)
 
@@ -76,9 +83,15 @@ def main() -> None:
             if dup_rng.random() < args.duplicates:
                 plan.append(i)
 
+        rules = []
+        if args.rules in ("item", "both"):
+            rules += [{"name": "late", "when": "sla_breached"}, {"name": "risk", "when": "sla_at_risk"}]
+        if args.rules in ("project", "both"):
+            rules += [{"name": "defects", "when": "defects_open_above", "threshold": 100000.0}]
+        extra = {"sla": {"policies": [{"name": "p1", "response_hours": 4, "resolution_hours": 48}]},
+                 "alerts": {"rules": rules}}
         cfg = write_config(Path(tmp) / "tp.toml", url, sim_url, sorted(world.projects), sync_seconds=3600,
-                           extra=None if args.no_alerts else {"alerts": {"rules": [{"name": "defects", "when": "defects_open_above",
-                                                        "threshold": 100000.0}]}})
+                           extra=None if args.no_alerts else extra)
         text = cfg.read_text().replace('page_size = 100', f'page_size = 100\nwebhook_secret = "{SECRET}"')
         cfg.write_text(text)
         serve = Serve(cfg, Path(tmp) / "serve.log")
@@ -90,6 +103,14 @@ def main() -> None:
                 with engine.connect() as c:
                     if c.execute(sa.text("SELECT count(*) FROM job_run WHERE status = 'done'")).scalar_one():
                         break
+                time.sleep(0.5)
+            # ... and the evaluation after it opens the episodes of what the sync found (a
+            # thousand SLA alerts: seconds, once): wait until the alert count holds still.
+            last, still = -1, 0
+            while time.monotonic() < deadline and still < 4:
+                with engine.connect() as c:
+                    count = c.execute(sa.text("SELECT count(*) FROM alert")).scalar_one()
+                still, last = (still + 1 if count == last else 0), count
                 time.sleep(0.5)
             endpoint = f"{serve.base}/webhooks/jira/jira"
             sent_at: dict[str, float] = {}

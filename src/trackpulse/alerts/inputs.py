@@ -23,7 +23,7 @@ from sqlmodel import col
 from trackpulse.alerts.rules import BudgetRow, Figures, ItemRef, SyncState, WipItem
 from trackpulse.config import AlertRuleConfig, AppConfig, JiraSourceConfig
 from trackpulse.metrics import effort, flow, sla
-from trackpulse.metrics.load import load_input
+from trackpulse.metrics.load import ITEM_FRAMES, load_input
 from trackpulse.metrics.report import MetricsRun, item_names, report_of
 from trackpulse.metrics.report import _sla as sla_list
 from trackpulse.store.db import Store
@@ -96,7 +96,7 @@ def build_figures(cfg: AppConfig, store: Store, as_of: datetime, rules: Sequence
     figures = Figures(as_of=as_of, report={}, sync=_sync_states(store))
     if not sources or whens <= {"sync_failed"} or (items is not None and not any(items.values())):
         return figures
-    inp = load_input(store, cfg, sources=sources, items=items)
+    inp = load_input(store, cfg, sources=sources, items=items, frames=None if items is None else ITEM_FRAMES)
     run = MetricsRun.start(inp, as_of=as_of, sources=sources)
     if items is None:
         figures.report = report_of(run)

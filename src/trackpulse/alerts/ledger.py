@@ -1,7 +1,7 @@
 """The alert ledger: conditions in, episodes and their outbox rows out, in one transaction.
 
 An episode is one stretch of time during which a rule's condition holds on one subject. It
-opens with `insert_once` on an id hashed from (rule, subject, episode), so two evaluators
+opens with `insert_new` (`insert_once` for many rows) on an id hashed from (rule, subject, episode), so two evaluators
 racing on the same condition cannot both open it, and its deliveries (one per channel of the
 rule, one per post-back action) are written in the same transaction: an alert never exists
 without its outbox rows, nor rows without their alert.
@@ -28,7 +28,7 @@ from trackpulse.alerts.text import comment_segments, marker
 from trackpulse.config import AlertRuleConfig, AppConfig
 from trackpulse.delivery.alert_view import view_of
 from trackpulse.store.models import Alert, Delivery
-from trackpulse.store.writer import insert_once
+from trackpulse.store.writer import insert_new
 
 
 def alert_id(rule: str, subject: str, episode: int) -> str:
@@ -116,6 +116,7 @@ def record(session: Session, cfg: AppConfig, rules: Sequence[AlertRuleConfig],
             result.closed.append(last.id)
     session.flush()
 
+    new: list[tuple[AlertRuleConfig, Alert]] = []
     for key, c in sorted(holding.items()):
         rule = by_name.get(c.rule)
         if rule is None:
@@ -124,14 +125,18 @@ def record(session: Session, cfg: AppConfig, rules: Sequence[AlertRuleConfig],
         if prev is not None and (prev.closed_at is None or c.when in NEVER_REARM):
             continue
         episode = 1 if prev is None else prev.episode + 1
-        alert = Alert(id=alert_id(c.rule, c.subject, episode), rule=c.rule, when=c.when, subject=c.subject,
-                      episode=episode, source=c.source, project=c.project, item=c.item, item_id=c.item_id,
-                      policy=c.policy, clock=c.clock, value=c.value, target=c.target, at=c.at, url=c.url,
-                      opened_at=now, closed_at=None)
-        if not insert_once(session, Alert, alert.model_dump()):
+        new.append((rule, Alert(id=alert_id(c.rule, c.subject, episode), rule=c.rule, when=c.when, subject=c.subject,
+                                episode=episode, source=c.source, project=c.project, item=c.item, item_id=c.item_id,
+                                policy=c.policy, clock=c.clock, value=c.value, target=c.target, at=c.at, url=c.url,
+                                opened_at=now, closed_at=None)))
+    # Each in one statement (a first evaluation opens a thousand episodes): first writer wins
+    # per row, as with `insert_once`.
+    won = insert_new(session, Alert, [alert.model_dump() for _, alert in new])
+    rows: list[dict[str, object]] = []
+    for rule, alert in new:
+        if (alert.id,) not in won:
             continue  # another evaluator opened it first: its deliveries are its own
         result.opened.append(alert)
-        for row in _deliveries(cfg, rule, alert, now):
-            if insert_once(session, Delivery, row):
-                result.deliveries += 1
+        rows += _deliveries(cfg, rule, alert, now)
+    result.deliveries = len(insert_new(session, Delivery, rows))
     return result

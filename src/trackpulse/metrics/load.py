@@ -62,18 +62,41 @@ def _in_items(table: Any, items: Mapping[str, Collection[str]] | None) -> Any:
                                 for source, ids in items.items() if ids])
 
 
+_EMPTY: dict[str, pd.DataFrame] = {}
+
+
+def _empty(name: str) -> pd.DataFrame:
+    """An empty frame of the named kind (built once: typing a frame costs a millisecond)."""
+    from trackpulse.metrics.frames import make_frame
+
+    if name not in _EMPTY:
+        _EMPTY[name] = make_frame(name, [])
+    return _EMPTY[name].copy()
+
+
 def _as_tuple(v: Any) -> tuple[str, ...]:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return ()
     return tuple(str(x) for x in v)
 
 
+# What the item rules of the alerts read (an item's SLA clocks and WIP age): the status replay's
+# and the SLA family's frames (no estimates: points decide neither); `load_input(frames=ITEM_FRAMES)`
+# leaves the others empty.
+ITEM_FRAMES = frozenset({"items", "transitions", "statuses", "comments"})
+
+
 def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None,
-                only: Mapping[str, Collection[str]] | None = None) -> dict[str, pd.DataFrame]:
+                only: Mapping[str, Collection[str]] | None = None,
+                want: Collection[str] | None = None) -> dict[str, pd.DataFrame]:
     """The store's live data as the frames of `trackpulse.metrics.frames.MetricsInput`, read
     through `conn` (a `Store.snapshot()`, so that all frames show one state). `only` (source ->
     item ids) reads only those items and their rows: figures that depend on an item's own data
-    alone (its SLA clocks, its WIP age) come out the same as from the whole store."""
+    alone (its SLA clocks, its WIP age) come out the same as from the whole store. `want`: the
+    frames to read (default all; the others are empty)."""
+
+    def wanted(name: str) -> bool:
+        return want is None or name in want
     item_cols = ["source", "project", "item_id", "key", "type", "priority", "is_defect", "status_id",
                  "status_category", "points", "created", "reporter", "sprint_ids"]
     items = _frame(
@@ -88,8 +111,12 @@ def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None,
     items["points"] = items["points"].astype("float64")
     items["is_defect"] = items["is_defect"].astype(bool)
     live = items[["source", "item_id"]]
+    few = set(zip(items["source"], items["item_id"], strict=True)) if only is not None else None
 
     def children(frame: pd.DataFrame) -> pd.DataFrame:
+        if few is not None:  # a handful of items: a set look-up per row costs less than a merge's set-up
+            keep = [k in few for k in zip(frame["source"], frame["item_id"], strict=True)]
+            return frame[np.asarray(keep, dtype=bool)].reset_index(drop=True)
         return frame.merge(live, on=["source", "item_id"], how="inner")
 
     statuses = _frame(conn, sa.select(col(StatusDef.source), col(StatusDef.status_id), col(StatusDef.name),
@@ -108,40 +135,42 @@ def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None,
     transitions["from_category"] = _lookup(cat, transitions, "from_status_id")
     transitions["to_category"] = _lookup(cat, transitions, "to_status_id")
 
-    s_cols = ["source", "item_id", "at", "seq", "from_sprint_ids", "to_sprint_ids", "history_id"]
-    sprint_changes = children(_frame(conn, sa.select(*[getattr(SprintChange, c) for c in s_cols])
-                                     .where(_in_sources(SprintChange.source, sources),
-                                            _in_items(SprintChange, only)), s_cols))
-    sprint_changes = _ordered(sprint_changes)
-    for c in ("from_sprint_ids", "to_sprint_ids"):
-        sprint_changes[c] = [_as_tuple(v) for v in sprint_changes[c]]
-
-    e_cols = ["source", "item_id", "at", "seq", "from_points", "to_points", "history_id"]
-    estimate_changes = _ordered(children(_frame(conn, sa.select(*[getattr(EstimateChange, c) for c in e_cols])
-                                                .where(_in_sources(EstimateChange.source, sources),
-                                                       _in_items(EstimateChange, only)), e_cols)))
-    for c in ("from_points", "to_points"):
-        estimate_changes[c] = estimate_changes[c].astype("float64")
-
-    w_cols = ["source", "item_id", "worklog_id", "author", "started", "seconds"]
-    worklogs = children(_frame(conn, sa.select(*[getattr(Worklog, c) for c in w_cols]).where(
-        col(Worklog.deleted).is_(False), _in_sources(Worklog.source, sources), _in_items(Worklog, only)), w_cols))
-
-    c_cols = ["source", "item_id", "comment_id", "author", "created"]
-    comments = children(_frame(conn, sa.select(*[getattr(Comment, c) for c in c_cols]).where(
-        col(Comment.deleted).is_(False), _in_sources(Comment.source, sources), _in_items(Comment, only)), c_cols))
-
-    sp_cols = ["source", "board_id", "sprint_id", "name", "state", "start", "end", "complete"]
-    sprints = _frame(conn, sa.select(*[getattr(Sprint, c) for c in sp_cols])
-                     .where(_in_sources(Sprint.source, sources)), sp_cols)
-    b_cols = ["source", "board_id", "name"]
-    boards = _frame(conn, sa.select(col(Board.source), col(Board.board_id), col(Board.name))
-                    .where(_in_sources(Board.source, sources)), b_cols)
-    return {
-        "items": items, "transitions": transitions, "statuses": statuses, "sprint_changes": sprint_changes,
-        "estimate_changes": estimate_changes, "worklogs": worklogs, "comments": comments,
-        "sprints": sprints, "boards": boards,
-    }
+    out = {"items": items, "transitions": transitions, "statuses": statuses}
+    out.update({name: _empty(name) for name in ("sprint_changes", "estimate_changes", "worklogs", "comments",
+                                                 "sprints", "boards") if not wanted(name)})
+    if wanted("sprint_changes"):
+        s_cols = ["source", "item_id", "at", "seq", "from_sprint_ids", "to_sprint_ids", "history_id"]
+        sprint_changes = _ordered(children(_frame(conn, sa.select(*[getattr(SprintChange, c) for c in s_cols])
+                                                  .where(_in_sources(SprintChange.source, sources),
+                                                         _in_items(SprintChange, only)), s_cols)))
+        for c in ("from_sprint_ids", "to_sprint_ids"):
+            sprint_changes[c] = [_as_tuple(v) for v in sprint_changes[c]]
+        out["sprint_changes"] = sprint_changes
+    if wanted("estimate_changes"):
+        e_cols = ["source", "item_id", "at", "seq", "from_points", "to_points", "history_id"]
+        estimate_changes = _ordered(children(_frame(conn, sa.select(*[getattr(EstimateChange, c) for c in e_cols])
+                                                    .where(_in_sources(EstimateChange.source, sources),
+                                                           _in_items(EstimateChange, only)), e_cols)))
+        for c in ("from_points", "to_points"):
+            estimate_changes[c] = estimate_changes[c].astype("float64")
+        out["estimate_changes"] = estimate_changes
+    if wanted("worklogs"):
+        w_cols = ["source", "item_id", "worklog_id", "author", "started", "seconds"]
+        out["worklogs"] = children(_frame(conn, sa.select(*[getattr(Worklog, c) for c in w_cols]).where(
+            col(Worklog.deleted).is_(False), _in_sources(Worklog.source, sources), _in_items(Worklog, only)), w_cols))
+    if wanted("comments"):
+        c_cols = ["source", "item_id", "comment_id", "author", "created"]
+        out["comments"] = children(_frame(conn, sa.select(*[getattr(Comment, c) for c in c_cols]).where(
+            col(Comment.deleted).is_(False), _in_sources(Comment.source, sources), _in_items(Comment, only)), c_cols))
+    if wanted("sprints"):
+        sp_cols = ["source", "board_id", "sprint_id", "name", "state", "start", "end", "complete"]
+        out["sprints"] = _frame(conn, sa.select(*[getattr(Sprint, c) for c in sp_cols])
+                                .where(_in_sources(Sprint.source, sources)), sp_cols)
+    if wanted("boards"):
+        b_cols = ["source", "board_id", "name"]
+        out["boards"] = _frame(conn, sa.select(col(Board.source), col(Board.board_id), col(Board.name))
+                               .where(_in_sources(Board.source, sources)), b_cols)
+    return out
 
 
 def load_plan_frames(conn: sa.Connection, items: pd.DataFrame, sources: Sequence[str] | None = None,
@@ -295,25 +324,31 @@ def figure_settings(cfg: AppConfig) -> Any:
 
 
 def load_input(store: Store, cfg: AppConfig, sources: Sequence[str] | None = None,
-               items: Mapping[str, Collection[str]] | None = None) -> MetricsInput:
+               items: Mapping[str, Collection[str]] | None = None,
+               frames: Collection[str] | None = None) -> MetricsInput:
     """Everything `build_report` needs: the store's live rows and the configured settings
-    (`items`: of those items only, see `load_frames`)."""
+    (`items`: of those items only; `frames`: only these frames, the others empty and the
+    projects unnamed: `load_frames`)."""
     from trackpulse.metrics.frames import MetricsInput
 
     with store.snapshot() as conn:
-        frames = load_frames(conn, sources, items)
-        frames.update(load_plan_frames(conn, frames["items"], sources, items))
-    for frame in frames.values():
-        for c in frame.columns:
-            if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
+        loaded = load_frames(conn, sources, items, frames)
+        if frames is None:
+            loaded.update(load_plan_frames(conn, loaded["items"], sources, items))
+        else:
+            loaded.update({name: _empty(name) for name in ("item_plans", "assignee_changes", "versions", "epics")})
+    for frame in loaded.values():
+        for c, dtype in frame.dtypes.items():
+            if isinstance(dtype, pd.DatetimeTZDtype) and dtype.unit != "ns":
                 frame[c] = frame[c].dt.as_unit("ns")
     settings = settings_from_config(cfg)
     if sources:
         settings["sources"] = {k: v for k, v in settings["sources"].items() if k in sources}
-    names = project_names(store, {k: v.kind for k, v in settings["sources"].items()})
-    settings["sources"] = {k: dataclasses.replace(v, project_names=names.get(k, {}))
-                           for k, v in settings["sources"].items()}
-    return MetricsInput(**frames, **settings)
+    if frames is None:
+        names = project_names(store, {k: v.kind for k, v in settings["sources"].items()})
+        settings["sources"] = {k: dataclasses.replace(v, project_names=names.get(k, {}))
+                               for k, v in settings["sources"].items()}
+    return MetricsInput(**loaded, **settings)
 
 
 def project_names(store: Store, kinds: dict[str, str]) -> dict[str, dict[str, str]]:

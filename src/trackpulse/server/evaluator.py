@@ -36,11 +36,12 @@ from trackpulse.config import AppConfig
 
 log = logging.getLogger("trackpulse.server")
 
-# After a run the child rests this share of the run's time before the next one: runs back to
-# back would take a whole core from the other processes of a small machine under a stream.
+# After a whole run the child rests this share of the run's time before the next one: whole
+# runs back to back would take a whole core from the other processes of a small machine under a
+# stream. A scoped run is cheap and the next batch is waiting for it: no rest.
 REST_RATIO = 0.5
 # A whole evaluation at least this often, and at most a tenth of the time.
-WHOLE_EVERY_SECONDS = 15.0
+WHOLE_EVERY_SECONDS = 60.0
 WHOLE_SHARE = 0.1
 
 Figures = dict[tuple[str, str], dict[str, float]]
@@ -165,6 +166,7 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
             t0 = time.monotonic()
             whole = scope is None or t0 >= next_whole
             figures: Any = None
+            result = None
             try:
                 with sparse_collections():  # an evaluation builds frames of acyclic objects
                     result = evaluate_and_dispatch(cfg, store, http=http, scope=None if whole else scope)
@@ -173,6 +175,10 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
             except Exception:
                 log.exception("alert evaluation failed")
             took = time.monotonic() - t0
+            if result is not None:
+                log.debug("%s evaluation of %d deliveries (%s items) in %.0f ms: %d opened, %d closed",
+                          "whole" if whole else "scoped", n, "all" if whole or scope is None else
+                          sum(map(len, scope.values())), took * 1000, len(result.opened), len(result.closed))
             if whole:
                 next_whole = time.monotonic() + max(WHOLE_EVERY_SECONDS, took / WHOLE_SHARE)
             if asked:
@@ -180,7 +186,8 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
                     conn.send((n, figures))
                 except (OSError, ValueError):
                     return
-            time.sleep(took * REST_RATIO)
+            if whole:
+                time.sleep(took * REST_RATIO)
     finally:
         http.close()
         store.dispose()

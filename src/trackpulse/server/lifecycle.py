@@ -92,7 +92,8 @@ PROJECT_GAUGE_SECONDS = 15.0
 
 def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
     """Per-project gauges from the freshest report at hand: the evaluator process's last one
-    when it is newer (no second metrics run), else one computed here at most every 15 s. Only
+    when it has one (no second metrics run here: it runs a whole evaluation at least every
+    minute, `evaluator.WHOLE_EVERY_SECONDS`), else one computed here at most every 15 s. Only
     the very first scrape waits for it; later ones keep the last figures while a thread computes
     the next (a metrics run inside a scrape held webhook intake up for a second under load)."""
     now = datetime.now(UTC)
@@ -109,7 +110,8 @@ def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
     if cached is None:
         _compute_project_figures(state, key)
         cached = _CACHE[key]
-    elif time.monotonic() - cached[0] > PROJECT_GAUGE_SECONDS and key not in _REFRESHING:
+    elif (evaluated is None and time.monotonic() - cached[0] > PROJECT_GAUGE_SECONDS
+          and key not in _REFRESHING):
         _REFRESHING.add(key)
         threading.Thread(target=_compute_project_figures, args=(state, key), daemon=True,
                          name="trackpulse-project-gauges").start()

@@ -398,7 +398,10 @@ def record_run(session: Session, name: str, kind: str, **values: Any) -> None:
     """Create or update the source's bookkeeping row with the given columns."""
     state = session.get(SourceState, name)
     if state is None:
-        state = SourceState(name=name, kind=kind)
-        session.add(state)
+        # First writer wins: two instances' first runs of one source race to create the row
+        # (a plain INSERT made the slower one fail on the primary key).
+        insert_once(session, SourceState, {"name": name, "kind": kind})
+        state = session.get(SourceState, name, populate_existing=True)
+        assert state is not None
     for k, v in values.items():
         setattr(state, k, v)
