@@ -327,7 +327,10 @@ def test_signed_body_that_is_not_a_trello_webhook_is_400(server: Server, body: b
 def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_in_a_process_of_their_own(tmp_path: Path) -> None:
     """`serve` wires the webhook queue to the alert evaluator (issue 10 §2): a signed delivery of
     a long-overdue Highest bug opens an SLA breach episode within seconds, and the evaluated
-    counter of /metrics covers the delivery. Evaluation runs in its own process, beside intake."""
+    counter of /metrics covers the delivery. Evaluation runs in its own process, beside intake.
+    The second delivery comes after the evaluator's first whole evaluation and within a minute
+    of it, so it is evaluated for its own item only (`evaluate_and_dispatch(scope=...)`), and
+    opens its episode too."""
     import re
 
     from trackpulse.server.lifecycle import start_schedule
@@ -346,20 +349,24 @@ def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_in_a_process_of_t
     })
     app = create_app(cfg)
     runner = start_schedule(app.state.tp)
-    body = json.loads(issue_body())
-    body["issue"]["fields"]["priority"] = {"name": "Highest"}
-    raw = json.dumps(body).encode()
+    raws = []
+    for issue_id, key in (("10001", "ABC-1"), ("10002", "ABC-2")):
+        body = json.loads(issue_body(issue_id, key))
+        body["issue"]["fields"]["priority"] = {"name": "Highest"}
+        raws.append(json.dumps(body).encode())
     try:
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as http:
-            assert http.post("/webhooks/jira/acme", content=raw, headers=jira_headers(raw, "late-1")).status_code == 202
-            deadline = time.monotonic() + 30
-            evaluated = 0.0
-            while time.monotonic() < deadline and evaluated < 1:
-                text = http.get("/metrics", headers={"Authorization": "Bearer api-token"}).text
-                m = re.search(r"^trackpulse_webhook_evaluated_total ([0-9.e+]+)$", text, re.MULTILINE)
-                evaluated = float(m.group(1)) if m else 0.0
-                time.sleep(0.1)
-            assert evaluated >= 1
+            for n, raw in enumerate(raws, start=1):
+                assert http.post("/webhooks/jira/acme", content=raw,
+                                 headers=jira_headers(raw, f"late-{n}")).status_code == 202
+                deadline = time.monotonic() + 30
+                evaluated = 0.0
+                while time.monotonic() < deadline and evaluated < n:
+                    text = http.get("/metrics", headers={"Authorization": "Bearer api-token"}).text
+                    m = re.search(r"^trackpulse_webhook_evaluated_total ([0-9.e+]+)$", text, re.MULTILINE)
+                    evaluated = float(m.group(1)) if m else 0.0
+                    time.sleep(0.1)
+                assert evaluated >= n
     finally:
         runner.stop(grace=2)
         close_app(app)
@@ -367,4 +374,5 @@ def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_in_a_process_of_t
     with store.session() as s:
         alerts = s.execute(sa.select(Alert.rule, Alert.subject)).all()
     store.dispose()
-    assert alerts == [("breach", "acme/10001/P1/response")]  # the delivered issue, by its id
+    assert sorted(alerts) == [("breach", "acme/10001/P1/response"),  # the delivered issues, by their ids
+                              ("breach", "acme/10002/P1/response")]
