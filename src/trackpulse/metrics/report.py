@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import gc
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -118,38 +119,48 @@ def build_report_and_extras(inp: MetricsInput, *, as_of: Instant, since: Instant
 
 def report_of(run: MetricsRun, *, last_use: bool = False) -> dict[str, Any]:
     """The §7 report of `run`. `last_use`: nobody asks `run` anything afterwards, so its replay's
-    state tables are dropped before the SLA list is built (that list is the memory peak)."""
-    hist, window, inp = run.hist, run.window, run.inp
-    sprints = velocity.reported_sprints(inp, window.as_of, run.sources)
-    membership = velocity.sprint_membership(hist, inp) if len(sprints) and hist.n else None
-    sprint_rows = velocity.sprint_velocity(hist, inp, sprints, membership)
-    logs = effort.window_worklogs(hist, inp, window)
-    clocks = sla.sla_clocks(hist, inp)
-    credit, unassigned = people.credits(hist, inp, window)
+    state tables are dropped before the SLA list is built (that list is the memory peak).
 
-    report = run.header(SCHEMA_ID)
-    lists: dict[str, Any] = {}
-    lists["projects"] = _project_rows(run, sprints, membership, logs, clocks, credit, unassigned)
-    lists["sprints"] = _sprints(sprint_rows)
-    lists["iterations"] = _iterations(velocity.trello_iterations(hist, inp, run.sources))
-    lists["worklogs_by_author"] = [
-        {"source": s, "project": p, "author": a, "hours": float(h)}
-        for s, p, a, h in effort.worklogs_by_author(logs).itertuples(index=False)
-    ]
-    # §9-§13 lists
-    lists["people_by_project"] = _records(people.people_rows(hist, credit, logs),
-                                          floats=["items_done", "points_done", "worklog_hours"])
-    lists["kpis"] = kpis.kpi_rows(inp.figures.kpis, lists["projects"], _kpi_baselines(run))
-    lists["versions"] = schedule.version_rows(hist, inp, inp.figures.forecast_window_days,
-                                              inp.figures.forecast_horizon_days)
-    lists["epics"] = [{**e, "item_url": _epic_url(inp, e)} for e in schedule.epic_rows(hist, inp)]
+    The SLA clocks, then the SLA list's item names and order, are computed in a second thread
+    while this one works through the other families: about half of either side is numpy work
+    that releases the GIL (sorts, searches, cumulative sums over ten million state rows), so the
+    two overlap on a second core. Both only read the replay and the input (the pause-status memo
+    of `hist.statuses` is the SLA side's alone); the results do not depend on the interleaving.
+    """
+    hist, window, inp = run.hist, run.window, run.inp
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trackpulse-sla") as worker:
+        clocks_done = worker.submit(sla.sla_clocks, hist, inp)
+        sla_order_done = worker.submit(_sla_names_and_order, hist, inp, clocks_done, window)
+        sprints = velocity.reported_sprints(inp, window.as_of, run.sources)
+        membership = velocity.sprint_membership(hist, inp) if len(sprints) and hist.n else None
+        sprint_rows = velocity.sprint_velocity(hist, inp, sprints, membership)
+        logs = effort.window_worklogs(hist, inp, window)
+        credit, unassigned = people.credits(hist, inp, window)
+
+        report = run.header(SCHEMA_ID)
+        lists: dict[str, Any] = {}
+        clocks = clocks_done.result()
+        lists["projects"] = _project_rows(run, sprints, membership, logs, clocks, credit, unassigned)
+        lists["sprints"] = _sprints(sprint_rows)
+        lists["iterations"] = _iterations(velocity.trello_iterations(hist, inp, run.sources))
+        lists["worklogs_by_author"] = [
+            {"source": s, "project": p, "author": a, "hours": float(h)}
+            for s, p, a, h in effort.worklogs_by_author(logs).itertuples(index=False)
+        ]
+        # §9-§13 lists
+        lists["people_by_project"] = _records(people.people_rows(hist, credit, logs),
+                                              floats=["items_done", "points_done", "worklog_hours"])
+        lists["kpis"] = kpis.kpi_rows(inp.figures.kpis, lists["projects"], _kpi_baselines(run))
+        lists["versions"] = schedule.version_rows(hist, inp, inp.figures.forecast_window_days,
+                                                  inp.figures.forecast_horizon_days)
+        lists["epics"] = [{**e, "item_url": _epic_url(inp, e)} for e in schedule.epic_rows(hist, inp)]
+        names, order = sla_order_done.result()
     # The SLA list (two rows per item) is the largest object of the report: built last, once the
     # other families' intermediate arrays are gone, so that the peak memory is its size, not a sum.
     del sprints, membership, sprint_rows, logs, credit, unassigned
-    names = item_names(hist, inp)
     if last_use:
         hist.release_states()
-    lists["sla"] = _sla(hist, clocks, window, names)
+    lists["sla"] = _sla(hist, clocks, window, names, order)
     for key in ("projects", "sprints", "iterations", "worklogs_by_author", "sla", "people_by_project", "kpis",
                 "versions", "epics"):
         report[key] = lists[key]
@@ -388,11 +399,21 @@ def _string_rank(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _sla(hist: ItemHistory, clocks: pd.DataFrame, window: Window,
-         names: tuple[np.ndarray, np.ndarray]) -> list[dict[str, Any]]:
+def _sla_names_and_order(hist: ItemHistory, inp: MetricsInput, clocks_done: Future[pd.DataFrame], window: Window
+                         ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+    """`item_names` and, when there are clocks, `_sla_order`: what the SLA list needs besides
+    the clocks, computed ahead (see `report_of`)."""
+    clocks = clocks_done.result()
+    names = item_names(hist, inp)
+    return names, (_sla_order(hist, clocks, window, names[0]) if len(clocks) else None)
+
+
+def _sla(hist: ItemHistory, clocks: pd.DataFrame, window: Window, names: tuple[np.ndarray, np.ndarray],
+         order: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict[str, Any]]:
+    """The SLA list's rows; `order` is `_sla_order(...)` when already computed."""
     if len(clocks) == 0:
         return []
-    pos, rows = _sla_order(hist, clocks, window, names[0])
+    pos, rows = order if order is not None else _sla_order(hist, clocks, window, names[0])
     _release_free_heap()
     # A handful of targets: one float object each, shared by every row (millions of rows).
     values, target_code = np.unique(clocks["target_ns"].to_numpy(dtype=np.float64) / NS_PER_HOUR,

@@ -160,9 +160,9 @@ def _resolution_clock(hist: ItemHistory, inp: MetricsInput, policy: SlaPolicy, c
     # an item's elapsed time: no overflow however many items there are). Every item has at
     # least its creation row, so every segment is non-empty.
     elapsed = np.add.reduceat(worked, local_offsets) if len(rows) else np.zeros(len(pos), dtype=np.int64)
-    adjusted = worked.copy()
-    adjusted[local_offsets[1:]] -= elapsed[:-1]
-    within = np.cumsum(adjusted)
+    within = worked.copy()
+    within[local_offsets[1:]] -= elapsed[:-1]
+    np.cumsum(within, out=within)  # in place: one array of state rows fewer at the memory peak
     # The target is first exceeded at the item's first row whose running sum passes it.
     crossing = np.flatnonzero(within > target)
     g, r = group_first(hist.st_pos[rows], crossing)
