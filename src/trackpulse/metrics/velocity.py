@@ -33,6 +33,9 @@ class Membership:
     join: np.ndarray
     leave: np.ndarray  # NAT: still a member as of as_of
     pair: np.ndarray  # int: same value for all intervals of one (item, sprint), ordered by join
+    # (source code, source names, sprint id code, sprint ids): the two columns as codes into
+    # their distinct values, when the replay knows them (see `sprint_index`).
+    codes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _sprint_index: tuple[pd.DataFrame, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def leave_or_forever(self) -> np.ndarray:
@@ -41,23 +44,34 @@ class Membership:
     def sprint_index(self, sprints: pd.DataFrame) -> np.ndarray:
         """Per interval: the row of its (source, sprint id) in `sprints`, -1 for none.
 
-        A million intervals share a few hundred sprints: each column is factorized, and only
-        the distinct pairs are looked up (a MultiIndex look-up of every interval cost 0.2 s
-        at a million items, and velocity and scope both ask). Remembered for the last frame.
+        A million intervals share a few hundred sprints: only the distinct (source, sprint id)
+        pairs are looked up, found from the columns' codes (a MultiIndex look-up of every
+        interval cost 0.2 s at a million items, factorizing the two object columns 0.5 s;
+        velocity and scope both ask). Remembered for the last frame asked about.
         """
         if self._sprint_index is not None and self._sprint_index[0] is sprints:
             return self._sprint_index[1]
         if len(self.pos) == 0 or len(sprints) == 0:
             k = np.full(len(self.pos), -1, dtype=np.int64)
         else:
-            src_code, src_values = pd.factorize(self.source, use_na_sentinel=False)
-            id_code, id_values = pd.factorize(self.sprint_id, use_na_sentinel=False)
-            pair = src_code.astype(np.int64) * len(id_values) + id_code
-            present, inverse = np.unique(pair, return_inverse=True)
+            if self.codes is not None:
+                src_code, src_values, id_code, id_values = self.codes
+            else:
+                src_code, src_values = pd.factorize(self.source, use_na_sentinel=False)
+                id_code, id_values = pd.factorize(self.sprint_id, use_na_sentinel=False)
+            width = len(id_values)
+            pair = src_code.astype(np.int64) * width + id_code
+            if len(src_values) * width <= 2 * len(pair) + 4096:  # a table over every possible pair
+                present = np.flatnonzero(np.bincount(pair, minlength=len(src_values) * width))
+                inverse = np.full(len(src_values) * width, -1, dtype=np.int64)
+                inverse[present] = np.arange(len(present))
+                inverse = inverse[pair]
+            else:
+                present, inverse = np.unique(pair, return_inverse=True)
             lookup = pd.MultiIndex.from_arrays([sprints["source"].to_numpy(dtype=object),
                                                 sprints["sprint_id"].to_numpy(dtype=object)])
-            wanted = pd.MultiIndex.from_arrays([np.asarray(src_values, dtype=object)[present // len(id_values)],
-                                                np.asarray(id_values, dtype=object)[present % len(id_values)]])
+            wanted = pd.MultiIndex.from_arrays([np.asarray(src_values, dtype=object)[present // width],
+                                                np.asarray(id_values, dtype=object)[present % width]])
             k = lookup.get_indexer(wanted).astype(np.int64)[inverse.ravel()]
         self._sprint_index = (sprints, k)
         return k
@@ -102,7 +116,7 @@ def sprint_membership(hist: ItemHistory, inp: MetricsInput) -> Membership:
     st_at[move_rows], st_ids[move_rows] = m_at, to_ids[moves]
 
     # Explode states into (state row, sprint id) pairs.
-    ex_row, ex_sprint, sprint_code = _explode_ids(st_ids)
+    ex_row, ex_sprint, sprint_code, sprint_values = _explode_ids(st_ids)
     if len(ex_row) == 0:  # no item in any sprint (or no item yet, mid-way through a first sync)
         none = np.empty(0, dtype=np.int64)
         return Membership(pos=none, source=np.empty(0, dtype=object), sprint_id=np.empty(0, dtype=object),
@@ -127,12 +141,18 @@ def sprint_membership(hist: ItemHistory, inp: MetricsInput) -> Membership:
     leave = np.where(has_next, st_at[np.minimum(last_row + 1, max(size - 1, 0))], NAT)
     pair = np.cumsum(~same_pair[heads]) - 1 if len(heads) else heads
     src = str_array(hist.items["source"])[i_pos] if n else np.empty(0, dtype=object)
+    # An item's source is its project's: codes of the few project sources, not of every interval.
+    project_src_code, src_values = pd.factorize(hist.projects["source"].to_numpy(dtype=object),
+                                                use_na_sentinel=False)
+    codes = (project_src_code[hist.project_code[i_pos]], np.asarray(src_values, dtype=object),
+             sprint_code[heads], sprint_values)
     return Membership(pos=i_pos, source=src, sprint_id=ex_sprint[heads], join=st_at[ex_row[heads]],
-                      leave=leave.astype(np.int64), pair=pair)
+                      leave=leave.astype(np.int64), pair=pair, codes=codes)
 
 
-def _explode_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, sprint id, sprint code) per element of the id tuples `ids`, row by row in tuple order.
+def _explode_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row, sprint id, sprint code) per element of the id tuples `ids`, row by row in tuple order,
+    and the distinct sprint ids (by code).
 
     Codes number the sprint ids in order of first appearance (as `pd.factorize` of the
     exploded ids would). Millions of rows share a few hundred distinct tuples, so the tuples
@@ -149,19 +169,19 @@ def _explode_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     d_start = np.zeros(len(d_tuples) + 1, dtype=np.int64)
     np.cumsum(d_len, out=d_start[1:])
     flat = np.fromiter(chain.from_iterable(d_tuples), dtype=object, count=int(d_start[-1]))
-    flat_code, _ = pd.factorize(flat)
+    flat_code, flat_values = pd.factorize(flat, use_na_sentinel=False)
     valid = codes >= 0
     lengths = np.where(valid, d_len[np.maximum(codes, 0)] if len(d_len) else 0, 0)
     ex_row = np.repeat(np.arange(len(ids), dtype=np.int64), lengths)
     if len(ex_row) == 0:
-        return ex_row, np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
+        return ex_row, np.empty(0, dtype=object), np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
     starts = np.cumsum(lengths) - lengths
     within = np.arange(len(ex_row), dtype=np.int64) - starts[ex_row]
     flat_at = d_start[codes[ex_row]] + within
     # `flat_code` already numbers the ids by first appearance in the exploded order: the
     # distinct tuples are numbered by the row they first appear in, and `flat` lists them in
     # that order, each in its own order (no renumbering pass over the exploded rows).
-    return ex_row, flat[flat_at], flat_code[flat_at].astype(np.int64)
+    return ex_row, flat[flat_at], flat_code[flat_at].astype(np.int64), np.asarray(flat_values, dtype=object)
 
 
 def reported_sprints(inp: MetricsInput, as_of: int, sources: list[str] | None = None) -> pd.DataFrame:
