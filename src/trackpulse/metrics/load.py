@@ -123,10 +123,14 @@ def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None,
                                        col(StatusDef.category))
                       .where(_in_sources(StatusDef.source, sources)), ["source", "status_id", "name", "category"])
 
-    t_cols = ["source", "item_id", "at", "seq", "from_status_id", "to_status_id", "history_id"]
-    transitions = children(_frame(conn, sa.select(*[getattr(Transition, c) for c in t_cols])
-                                  .where(_in_sources(Transition.source, sources), _in_items(Transition, only)),
-                                  t_cols))
+    def item_rows(model: Any, columns: list[str], *where: Any) -> pd.DataFrame:
+        """`columns` of `model`'s rows of the live (and chosen) items."""
+        stmt = sa.select(*[getattr(model, c) for c in columns]).where(
+            _in_sources(model.source, sources), _in_items(model, only), *where)
+        return children(_frame(conn, stmt, columns))
+
+    transitions = item_rows(Transition, ["source", "item_id", "at", "seq", "from_status_id", "to_status_id",
+                                         "history_id"])
     cat = statuses.set_index(["source", "status_id"])["category"]
     transitions = transitions.sort_values(["source", "item_id", "at", "history_id", "seq"], kind="stable")
     # seq within an item: histories sort by time, then id, then position inside the history
@@ -139,29 +143,23 @@ def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None,
     out.update({name: _empty(name) for name in ("sprint_changes", "estimate_changes", "worklogs", "comments",
                                                  "sprints", "boards") if not wanted(name)})
     if wanted("sprint_changes"):
-        s_cols = ["source", "item_id", "at", "seq", "from_sprint_ids", "to_sprint_ids", "history_id"]
-        sprint_changes = _ordered(children(_frame(conn, sa.select(*[getattr(SprintChange, c) for c in s_cols])
-                                                  .where(_in_sources(SprintChange.source, sources),
-                                                         _in_items(SprintChange, only)), s_cols)))
+        sprint_changes = _ordered(item_rows(SprintChange, ["source", "item_id", "at", "seq", "from_sprint_ids",
+                                                           "to_sprint_ids", "history_id"]))
         for c in ("from_sprint_ids", "to_sprint_ids"):
             sprint_changes[c] = [_as_tuple(v) for v in sprint_changes[c]]
         out["sprint_changes"] = sprint_changes
     if wanted("estimate_changes"):
-        e_cols = ["source", "item_id", "at", "seq", "from_points", "to_points", "history_id"]
-        estimate_changes = _ordered(children(_frame(conn, sa.select(*[getattr(EstimateChange, c) for c in e_cols])
-                                                    .where(_in_sources(EstimateChange.source, sources),
-                                                           _in_items(EstimateChange, only)), e_cols)))
+        estimate_changes = _ordered(item_rows(EstimateChange, ["source", "item_id", "at", "seq", "from_points",
+                                                               "to_points", "history_id"]))
         for c in ("from_points", "to_points"):
             estimate_changes[c] = estimate_changes[c].astype("float64")
         out["estimate_changes"] = estimate_changes
     if wanted("worklogs"):
-        w_cols = ["source", "item_id", "worklog_id", "author", "started", "seconds"]
-        out["worklogs"] = children(_frame(conn, sa.select(*[getattr(Worklog, c) for c in w_cols]).where(
-            col(Worklog.deleted).is_(False), _in_sources(Worklog.source, sources), _in_items(Worklog, only)), w_cols))
+        out["worklogs"] = item_rows(Worklog, ["source", "item_id", "worklog_id", "author", "started", "seconds"],
+                                    col(Worklog.deleted).is_(False))
     if wanted("comments"):
-        c_cols = ["source", "item_id", "comment_id", "author", "created"]
-        out["comments"] = children(_frame(conn, sa.select(*[getattr(Comment, c) for c in c_cols]).where(
-            col(Comment.deleted).is_(False), _in_sources(Comment.source, sources), _in_items(Comment, only)), c_cols))
+        out["comments"] = item_rows(Comment, ["source", "item_id", "comment_id", "author", "created"],
+                                    col(Comment.deleted).is_(False))
     if wanted("sprints"):
         sp_cols = ["source", "board_id", "sprint_id", "name", "state", "start", "end", "complete"]
         out["sprints"] = _frame(conn, sa.select(*[getattr(Sprint, c) for c in sp_cols])
