@@ -4,7 +4,7 @@ One as-of replay (`MetricsRun`) gives the METRICS.md report (all items, no windo
 clock breaches whenever its item was created) and, from the same replay, what a report does
 not list per item: the items in progress with their `started` instant (flow.derived_instants)
 and cost against budget (effort.cost_vs_budget), only when a rule needs them. Sync state
-comes from `source_state`; item ids and URLs from the item table.
+comes from `source_state`; item ids and URLs from the replayed items.
 
 The item rules (`ITEM_WHENS`: SLA clocks, WIP age) read figures of one item's own data alone,
 so after a webhook batch they need only the items it changed: `build_figures(items=...)`
@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
-from sqlmodel import col
 
 from trackpulse.alerts.rules import BudgetRow, Figures, ItemRef, SyncState, WipItem
 from trackpulse.config import AlertRuleConfig, AppConfig, JiraSourceConfig
@@ -27,7 +26,7 @@ from trackpulse.metrics.load import ITEM_FRAMES, load_input
 from trackpulse.metrics.report import MetricsRun, item_names, report_of
 from trackpulse.metrics.report import _sla as sla_list
 from trackpulse.store.db import Store
-from trackpulse.store.models import Item, SourceState
+from trackpulse.store.models import SourceState
 
 # Rules whose figures come from one item's own rows (so a batch's items are enough to evaluate).
 ITEM_WHENS = frozenset({"sla_breached", "sla_at_risk", "wip_age_above"})
@@ -43,16 +42,11 @@ def item_url(cfg: AppConfig, source: str, key: str) -> str | None:
     return None
 
 
-def _item_refs(cfg: AppConfig, store: Store, sources: Sequence[str],
-               items: Mapping[str, Collection[str]] | None = None) -> dict[tuple[str, str], ItemRef]:
-    where: list[Any] = [col(Item.deleted).is_(False), col(Item.source).in_(list(sources))]
-    if items is not None:
-        where.append(sa.or_(sa.false(), *[sa.and_(col(Item.source) == source, col(Item.item_id).in_(sorted(ids)))
-                                          for source, ids in items.items() if ids]))
-    with store.session() as s:
-        rows = s.execute(sa.select(col(Item.source), col(Item.key), col(Item.item_id)).where(*where)).all()
+def _item_refs(cfg: AppConfig, items: pd.DataFrame) -> dict[tuple[str, str], ItemRef]:
+    """Per live item of the replay, by (source, key) and by (source, item id): what the rules'
+    conditions name it by (the replay's own items: every item a condition can come from)."""
     refs = {}
-    for src, key, item_id in rows:
+    for src, key, item_id in zip(items["source"], items["key"], items["item_id"], strict=True):
         ref = ItemRef(item_id, item_url(cfg, src, key), key)
         refs[(src, key)] = refs[(src, item_id)] = ref
     return refs
@@ -109,5 +103,5 @@ def build_figures(cfg: AppConfig, store: Store, as_of: datetime, rules: Sequence
     if "budget_burn_above" in whens:
         figures.budgets = _budgets(run)
     if whens & ITEM_WHENS:
-        figures.items = _item_refs(cfg, store, sources, items)
+        figures.items = _item_refs(cfg, inp.items)
     return figures
