@@ -367,6 +367,16 @@ def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_in_a_process_of_t
                     evaluated = float(m.group(1)) if m else 0.0
                     time.sleep(0.1)
                 assert evaluated >= n
+            # The per-project gauges come from the evaluator's whole runs (after each sync, and
+            # at least every minute): ask for one as a sync does, and both breaches show.
+            app.state.tp.evaluator.notify()
+            gauge = 'trackpulse_project_sla_breaches_open{project="ABC",source="acme"} 2.0'
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and gauge not in text:
+                time.sleep(0.2)
+                text = http.get("/metrics", headers={"Authorization": "Bearer api-token"}).text
+            assert gauge in text
+            assert 'trackpulse_project_defects_open{project="ABC",source="acme"} 2.0' in text  # two open bugs
     finally:
         runner.stop(grace=2)
         close_app(app)
