@@ -21,7 +21,8 @@ Figures (2026-12-03, 2 cores shared by the sender, serve, its evaluator process 
     --rules item, 20 s       p50 318 ms, p95 460 ms, p99 579 ms (before scoped runs, the same
                              rules: p50 1.9 s, p99 8.4 s, the start-up evaluation included)
     --rules project, 20 s    p50 455 ms, p95 658 ms, p99 761 ms (morning: p50 864 ms, p99 2.1 s)
-    --no-alerts, 20 s        p50 32 ms, p95 118 ms, p99 336 ms
+    --no-alerts, 20 s        p50 34 ms, p95 70 ms, p99 118 ms (p99 336 ms while serve computed the
+                             per-project gauges itself)
 The target, p99 50 ms, is not met: a scoped run still costs ~30 ms of CPU (pandas frames for a
 few items), and the two cores are saturated.
 """

@@ -1,4 +1,5 @@
-"""Alert rules after syncs and webhook batches, evaluated in a process of their own.
+"""Alert rules after syncs and webhook batches, evaluated in a process of their own (and,
+with no rules, the per-project figures of `/metrics`, so that `serve` never runs the metrics).
 
 A rule evaluation reads the store into frames and runs the metrics engine: a few hundred
 milliseconds of Python for a few hundred items. On a thread of `serve` it shared one GIL with
@@ -29,6 +30,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -141,7 +143,7 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
     from trackpulse.alerts.inputs import build_figures  # noqa: F401
     from trackpulse.delivery.dispatcher import Dispatcher  # noqa: F401
     from trackpulse.gcpolicy import sparse_collections
-    from trackpulse.server.telemetry import project_figures_of
+    from trackpulse.server.telemetry import project_figures, project_figures_of
     from trackpulse.store.db import open_store
 
     store = open_store(cfg.store.url, migrate_schema=False)  # the parent migrated before it started us
@@ -169,9 +171,12 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
             result = None
             try:
                 with sparse_collections():  # an evaluation builds frames of acyclic objects
-                    result = evaluate_and_dispatch(cfg, store, http=http, scope=None if whole else scope)
-                if result.report is not None:
-                    figures = project_figures_of(result.report)
+                    if cfg.alerts.rules:
+                        result = evaluate_and_dispatch(cfg, store, http=http, scope=None if whole else scope)
+                        if result.report is not None:
+                            figures = project_figures_of(result.report)
+                    elif whole:  # no rules: only the gauges' figures
+                        figures = project_figures(cfg, store, datetime.now(UTC))
             except Exception:
                 log.exception("alert evaluation failed")
             took = time.monotonic() - t0

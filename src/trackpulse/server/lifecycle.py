@@ -56,16 +56,17 @@ class GracefulServer(uvicorn.Server):
 
 def start_schedule(state: ServerState) -> Any:
     """The schedule (`jobs.runner.Runner`) for this process, and alerts after each sync and
-    webhook batch (in a process of their own, `server.evaluator`, when rules are configured)."""
+    webhook batch, in a process of their own (`server.evaluator`). That process also computes the
+    per-project gauges, with rules or without: a metrics run here would hold webhook intake up."""
     from trackpulse.jobs.runner import Runner
     from trackpulse.server.evaluator import ProcessEvaluator
 
     runner = Runner(state.cfg, state.store, events=state.telemetry)
     state.runner = runner
+    state.evaluator = ProcessEvaluator(state.cfg, state.telemetry.webhook_evaluated.inc)
+    runner.evaluate_elsewhere = state.evaluator.notify
     if state.cfg.alerts.rules:
-        state.evaluator = ProcessEvaluator(state.cfg, state.telemetry.webhook_evaluated.inc)
         state.webhooks.on_batch = state.evaluator.notify
-        runner.evaluate_elsewhere = state.evaluator.notify
     else:  # nothing to evaluate: a batch is evaluated once applied
         evaluated = state.telemetry.webhook_evaluated
         state.webhooks.on_batch = lambda n, _items: evaluated.inc(n)
@@ -91,11 +92,12 @@ PROJECT_GAUGE_SECONDS = 15.0
 
 
 def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
-    """Per-project gauges from the freshest report at hand: the evaluator process's last one
-    when it has one (no second metrics run here: it runs a whole evaluation at least every
-    minute, `evaluator.WHOLE_EVERY_SECONDS`), else one computed here at most every 15 s. Only
-    the very first scrape waits for it; later ones keep the last figures while a thread computes
-    the next (a metrics run inside a scrape held webhook intake up for a second under load)."""
+    """Per-project gauges from the freshest report at hand. Under `serve` that is the evaluator
+    process's last one: it runs a whole evaluation after each sync and at least every minute
+    (`evaluator.WHOLE_EVERY_SECONDS`), and no metrics run happens here. An app without the
+    schedule (tests, the demo) computes them here at most every 15 s: only the very first scrape
+    waits, later ones keep the last figures while a thread computes the next (a metrics run
+    inside a scrape held webhook intake up for a second under load)."""
     now = datetime.now(UTC)
     ages = {}
     for s in status["sources"]:
@@ -108,6 +110,9 @@ def refresh_project_gauges(state: ServerState, status: dict[str, Any]) -> None:
     if evaluated is not None and (cached is None or evaluated[0] > cached[0]):
         cached = _CACHE[key] = evaluated
     if cached is None:
+        if state.evaluator is not None:  # its first figures come a second or two after the start
+            state.telemetry.refresh_project_gauges({}, ages)
+            return
         _compute_project_figures(state, key)
         cached = _CACHE[key]
     elif (evaluated is None and time.monotonic() - cached[0] > PROJECT_GAUGE_SECONDS
