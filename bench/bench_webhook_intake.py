@@ -150,7 +150,7 @@ def main() -> None:
                 http.post(endpoint, content=d.body, headers=d.headers)
 
             cpu0 = _cpu_seconds(serve.proc.pid)
-            kids = child_pids(serve.proc.pid)  # the alert evaluator process, when rules are configured
+            kids = child_pids(serve.proc.pid)  # the evaluator process (alert rules, gauges)
             kids_cpu0 = sum(_cpu_seconds(k) for k in kids)
             t0 = time.monotonic()
             with ThreadPoolExecutor(16) as pool:
