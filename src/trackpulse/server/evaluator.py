@@ -175,7 +175,7 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
                         result = evaluate_and_dispatch(cfg, store, http=http, scope=None if whole else scope)
                         if result.report is not None:
                             figures = project_figures_of(result.report)
-                    elif whole:  # no rules: only the gauges' figures
+                    if whole and figures is None:  # no rule needed a report: the gauges' figures alone
                         figures = project_figures(cfg, store, datetime.now(UTC))
             except Exception:
                 log.exception("alert evaluation failed")
