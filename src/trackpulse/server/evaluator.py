@@ -118,8 +118,11 @@ class ProcessEvaluator:
                 self._busy = False
                 self._send_if_idle()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Let a run in hand finish (within `timeout`), then end the child."""
+    def stop(self, timeout: float = 3.0) -> None:
+        """Let a run in hand finish (within `timeout`), then end the child. A run cut short is
+        safe to cut: its ledger writes are one transaction, and a delivery claimed but not
+        recorded is retried under the outbox's rules (a comment is looked for before it is
+        posted again). `serve` must exit within its shutdown grace, so the wait is short."""
         try:
             with self._lock:
                 self._conn.send(None)
