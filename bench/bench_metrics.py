@@ -15,6 +15,22 @@ ratios between consecutive sizes (time and memory per 10x items).
 Figures (#7 §4; 1M items, 10M transitions; 2 cores shared with other jobs at load 7-11, so
 wall times are not comparable between runs and CPU time is the figure to compare):
 
+    2026-12-03, a3bcd25 (target 10 s wall, 3 GB): the calibration loop
+    (`s=0; for i in range(20_000_000): s+=i`) took 2.38 s CPU right before; then report 9.02 s
+    wall, 10.73 s CPU, peak RSS 2817 MB, input 6.49 s (load 1.3). Back-to-back runs with the
+    second core free gave 8.62-8.67 s wall, 10.2-10.3 s CPU; with another job's tests on the
+    cores (load 2-3) 9.8-10.9 s wall. Before: 12.4-14.2 s wall about equal to CPU, 2651 MB.
+    The report runs on two threads (SLA clocks and the SLA list's order beside the other
+    families), so its wall is below its CPU only when a second core is free.
+  Steps at 1M items, each run back to back with the commit before it (report s unless said):
+    ISO instants from character-pair tables, SLA columns converted once, sprint look-up of
+    distinct pairs: CPU 13.67/14.15 -> 13.05/13.16 (iso_utc_array on 2M breached_at 0.8 -> 0.4) |
+    sprint membership by one combined-key stable sort, no renumbering: that function 1.20-1.26
+    -> 0.85-0.92 | SLA clocks and order in a second thread: wall 10.61/11.72 -> 10.04/9.97, CPU
+    +0.8 (11.46/11.35), peak 2655 -> 2794 MB | membership's sprint look-up from the replay's codes:
+    membership + velocity + scope 1.31-1.35 -> 1.06-1.08 | 1 ms GIL turns while both threads run:
+    wall 9.38/9.30 -> 8.66/8.67, CPU 10.6 -> 10.2-10.3.
+
     main 4f9c62d vs branch ids c8d6dff, run back to back at 14:12 UTC:
       main    report 50.2 s wall, 20.4 s CPU, peak RSS 3450 MB
       branch  report 34.2 s wall, 12.3 s CPU, peak RSS 2651 MB   (0.60x CPU, -800 MB)
