@@ -28,7 +28,8 @@ wall times are not comparable between runs and CPU time is the figure to compare
     sprint membership by one combined-key stable sort, no renumbering: that function 1.20-1.26
     -> 0.85-0.92 | SLA clocks and order in a second thread: wall 10.61/11.72 -> 10.04/9.97, CPU
     +0.8 (11.46/11.35), peak 2655 -> 2794 MB | membership's sprint look-up from the replay's codes:
-    membership + velocity + scope 1.31-1.35 -> 1.06-1.08 | 1 ms GIL turns while both threads run:
+    membership + velocity + scope 1.31-1.35 -> 1.06-1.08 | 1 ms GIL turns while both threads run,
+    and the lists that need no clocks built before waiting for them (one commit, a3bcd25):
     wall 9.38/9.30 -> 8.66/8.67, CPU 10.6 -> 10.2-10.3.
 
     main 4f9c62d vs branch ids c8d6dff, run back to back at 14:12 UTC:
