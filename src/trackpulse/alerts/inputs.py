@@ -87,7 +87,7 @@ def build_figures(cfg: AppConfig, store: Store, as_of: datetime, rules: Sequence
     if items is not None and not whens <= ITEM_WHENS | {"sync_failed"}:
         raise ValueError(f"figures of some items cannot serve rules {sorted(whens - ITEM_WHENS)}")
     sources = [s.name for s in cfg.sources]
-    figures = Figures(as_of=as_of, report={}, sync=_sync_states(store))
+    figures = Figures(as_of=as_of, report={}, sync=_sync_states(store) if "sync_failed" in whens else [])
     if not sources or whens <= {"sync_failed"} or (items is not None and not any(items.values())):
         return figures
     inp = load_input(store, cfg, sources=sources, items=items, frames=None if items is None else ITEM_FRAMES)
