@@ -92,7 +92,7 @@ class WebhookResult:
     subject: str | None = None  # the item key or id, comment, worklog or sprint id it was about
     detail: str = ""  # why it was ignored, or a note ("older than the stored card")
     # The store item ids whose figures it may have changed, for alerts that re-evaluate only
-    # those (`trackpulse.alerts.Scope`); None: it may change figures of items it does not name
+    # those (`evaluate_and_dispatch(scope=...)`); None: it may change figures of items it does not name
     # (a sprint, a version, a deletion by comment or worklog id), so everything is evaluated.
     items: tuple[str, ...] | None = None
 

@@ -8,7 +8,7 @@ comes from `source_state`; item ids and URLs from the replayed items.
 
 The item rules (`ITEM_WHENS`: SLA clocks, WIP age) read figures of one item's own data alone,
 so after a webhook batch they need only the items it changed: `build_figures(items=...)`
-reads just those items' rows and replays them, a few milliseconds instead of the whole store.
+reads just those items' rows and replays them: ~30 ms of CPU, not a replay of the store.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from trackpulse.alerts.rules import NEVER_REARM, Condition
 from trackpulse.alerts.text import comment_segments, marker
 from trackpulse.config import AlertRuleConfig, AppConfig
 from trackpulse.delivery.alert_view import view_of
+from trackpulse.store.db import of_items
 from trackpulse.store.models import Alert, Delivery
 from trackpulse.store.writer import insert_new
 
@@ -53,9 +54,7 @@ class ItemScope:
 
     def where(self) -> Any:
         """The alerts this scope may touch, as a WHERE clause."""
-        scoped = sa.or_(sa.false(), *[sa.and_(col(Alert.source) == source, col(Alert.item_id).in_(sorted(ids)))
-                                      for source, ids in self.items.items() if ids])
-        return sa.or_(col(Alert.rule).not_in(sorted(self.rules)), scoped)
+        return sa.or_(col(Alert.rule).not_in(sorted(self.rules)), of_items(Alert, self.items))
 
 
 @dataclass

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from trackpulse.config import AppConfig
-from trackpulse.store.db import Store
+from trackpulse.store.db import Store, of_items
 from trackpulse.store.models import (
     AssigneeChange,
     Board,
@@ -52,14 +52,6 @@ def _frame(conn: sa.Connection, stmt: Any, columns: Sequence[str]) -> pd.DataFra
 
 def _in_sources(column: Any, sources: Sequence[str] | None) -> Any:
     return column.in_(list(sources)) if sources else sa.true()
-
-
-def _in_items(table: Any, items: Mapping[str, Collection[str]] | None) -> Any:
-    """Rows of the given items only (source -> store item ids); None: every item."""
-    if items is None:
-        return sa.true()
-    return sa.or_(sa.false(), *[sa.and_(col(table.source) == source, col(table.item_id).in_(sorted(ids)))
-                                for source, ids in items.items() if ids])
 
 
 _EMPTY: dict[str, pd.DataFrame] = {}
@@ -103,7 +95,7 @@ def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None,
         conn,
         sa.select(*[getattr(Item, c) for c in item_cols]).where(
             col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources),
-            _in_items(Item, only),
+            of_items(Item, only),
         ),
         item_cols,
     )
@@ -126,7 +118,7 @@ def load_frames(conn: sa.Connection, sources: Sequence[str] | None = None,
     def item_rows(model: Any, columns: list[str], *where: Any) -> pd.DataFrame:
         """`columns` of `model`'s rows of the live (and chosen) items."""
         stmt = sa.select(*[getattr(model, c) for c in columns]).where(
-            _in_sources(model.source, sources), _in_items(model, only), *where)
+            _in_sources(model.source, sources), of_items(model, only), *where)
         return children(_frame(conn, stmt, columns))
 
     transitions = item_rows(Transition, ["source", "item_id", "at", "seq", "from_status_id", "to_status_id",
@@ -182,7 +174,7 @@ def load_plan_frames(conn: sa.Connection, items: pd.DataFrame, sources: Sequence
     p_cols = ["source", "item_id", "key", "project", "summary", "assignees", "fix_versions", "epic", "is_epic"]
     plans = _frame(conn, sa.select(*[getattr(Item, c) for c in p_cols]).where(
         col(Item.deleted).is_(False), col(Item.archived).is_(False), _in_sources(Item.source, sources),
-        _in_items(Item, only)), p_cols)
+        of_items(Item, only)), p_cols)
     plans = plans.merge(live, on=["source", "item_id"], how="inner")
     plans["assignees"] = [_as_tuple(v) for v in plans["assignees"]]
     plans["fix_versions"] = [_as_tuple(v) for v in plans["fix_versions"]]
@@ -190,7 +182,7 @@ def load_plan_frames(conn: sa.Connection, items: pd.DataFrame, sources: Sequence
 
     a_cols = ["source", "item_id", "at", "seq", "added", "removed", "history_id"]
     deltas = _frame(conn, sa.select(*[getattr(AssigneeChange, c) for c in a_cols])
-                    .where(_in_sources(AssigneeChange.source, sources), _in_items(AssigneeChange, only)), a_cols)
+                    .where(_in_sources(AssigneeChange.source, sources), of_items(AssigneeChange, only)), a_cols)
     deltas = _ordered(deltas.merge(live, on=["source", "item_id"], how="inner"))
     assignee_changes = make_frame("assignee_changes", _full_sets(plans, deltas))
 

@@ -11,14 +11,14 @@ evaluation runs at the speed it has alone.
 The parent only counts: deliveries applied since the last request are sent as one number when
 the child is idle (a sync asks with 0), with the items they changed (source -> store item ids).
 The child evaluates the item rules (SLA clocks, WIP age) for those items only
-(`evaluate_and_dispatch(scope=...)`: a few milliseconds, where a whole evaluation replays the
+(`evaluate_and_dispatch(scope=...)`: ~30 ms of CPU, where a whole evaluation replays the
 store), and the whole rule set after a sync, when a batch changed what it cannot name (a
 sprint, a version), and at least every `WHOLE_EVERY_SECONDS` even when nothing arrives (what
 changes with time alone: a clock running into its target). It answers with how many its run
 covered and, after a whole run, the per-project figures of the report it built (the service's
-gauges read them instead of running the metrics again). Exactly once is the ledger's and the outbox's promise (ACTIONS.md "The service"), not
-this module's: a run cut off by a kill leaves nothing half-sent that the next run would repeat.
-The child ends when the parent asks, or when its end of the pipe closes (the parent died).
+gauges read them instead of running the metrics again). Exactly once is the ledger's and
+the outbox's promise (ACTIONS.md "The service"), not this module's: a run cut off by a kill
+leaves nothing half-sent that the next run would repeat. The child ends when the parent asks, or when its end of the pipe closes (the parent died).
 """
 
 from __future__ import annotations

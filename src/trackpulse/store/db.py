@@ -7,7 +7,7 @@ revision on open, so a user never runs migrations by hand.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,16 @@ from trackpulse.errors import StoreError
 log = logging.getLogger("trackpulse.store")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def of_items(table: Any, items: Mapping[str, Collection[str]] | None) -> Any:
+    """WHERE clause: `table`'s rows of the given items only (source -> store item ids; None:
+    every item), for any table keyed by (`source`, `item_id`): item rows and their children,
+    alerts."""
+    if items is None:
+        return sa.true()
+    return sa.or_(sa.false(), *[sa.and_(table.source == source, table.item_id.in_(sorted(ids)))
+                                for source, ids in items.items() if ids])
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
