@@ -158,3 +158,21 @@ def test_make_frame_gives_empty_frames_with_the_contract_columns() -> None:
     frame = make_frame("transitions", [])
     assert list(frame.columns) == [c for c, _ in COLUMNS["transitions"]]
     assert isinstance(frame["at"].dtype, pd.DatetimeTZDtype)
+
+
+def test_iso_instants_from_tables_equal_numpys_formatting() -> None:
+    """`iso_utc_array` assembles the text from character-pair tables; it must write exactly what
+    numpy's datetime_as_string writes: whole seconds without a fraction, microseconds with one,
+    NAT as None, across leap days, the epoch and centuries."""
+    import numpy as np
+
+    from trackpulse.metrics.frames import NAT, _iso_utc_numpy, iso_utc_array
+
+    rng = np.random.default_rng(7)
+    second = 1_000_000_000
+    fixed = np.array([0, -1, second, 951_782_400 * second, 951_868_799 * second + 999_999_000,  # 2000-02-29
+                      4_102_444_800 * second - 1000, -2_208_988_800 * second, NAT], dtype=np.int64)
+    spread = rng.integers(-2_000_000_000, 4_000_000_000, 5000, dtype=np.int64) * second
+    spread[::3] += rng.integers(0, second, len(spread[::3])) // 1000 * 1000  # microsecond fractions
+    for ns in (fixed, spread, np.r_[spread, NAT], np.array([NAT, NAT], dtype=np.int64)):
+        assert iso_utc_array(ns) == _iso_utc_numpy(ns, ns != NAT)
