@@ -95,3 +95,16 @@ def test_channels_see_jira_items_by_key_and_other_items_by_tracker_id() -> None:
     assert view_of(alert, cfg).item == "OPS-1" and view_of(alert, cfg).item_label == "OPS-1"
     card = alert.model_copy(update={"source": "trello", "item": "abc12", "item_id": "5f00aa"})
     assert view_of(card, cfg).item == "5f00aa"
+
+
+def test_an_evaluation_as_of_an_earlier_instant_never_closes_an_episode_a_later_one_opened(store: Store) -> None:
+    """serve's whole evaluation (started at T0, older figures) finishes after a scoped one as of
+    T0 + 1 s that opened an episode: the stale run must not close it, or the next run would open
+    it again (a second alert for one stretch)."""
+    cfg = config()
+    assert evaluate(store, cfg, [DEFECTS], T0 + timedelta(seconds=1)) == 1  # the later evaluation
+    assert evaluate(store, cfg, [], T0) == 0  # the earlier one, without the condition: closes nothing
+    assert counts(store)["alerts"] == [("defects", 1, False)]
+    assert evaluate(store, cfg, [DEFECTS], T0 + timedelta(seconds=2)) == 0  # still one episode
+    assert evaluate(store, cfg, [], T0 + timedelta(seconds=3)) == 0  # a newer run does close it
+    assert counts(store)["alerts"] == [("defects", 1, True)]

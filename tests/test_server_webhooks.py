@@ -6,6 +6,7 @@ Each test runs the app with uvicorn in a thread (simulator.runner) against its o
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -163,6 +164,7 @@ def test_duplicate_delivery_is_answered_200_and_processed_once(server: Server,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     real = webhook_queue.connector_apply
+    real_kind = webhook_queue.connector_kind
 
     def counting(kind: str) -> Any:
         apply = real(kind)
@@ -172,7 +174,17 @@ def test_duplicate_delivery_is_answered_200_and_processed_once(server: Server,
             return apply(store, src, body, headers)
         return wrapped
 
+    def counting_kind(kind: str) -> Any:  # the batch path, taken at intake when the worker is idle
+        entry = real_kind(kind)
+        batch = entry.apply_webhooks
+
+        def wrapped(store: Store, src: Any, deliveries: Any, **kw: Any) -> Any:
+            calls.extend(h["X-Atlassian-Webhook-Identifier"] for _, h in deliveries)
+            return batch(store, src, deliveries, **kw)
+        return dataclasses.replace(entry, apply_webhooks=wrapped if batch else None)
+
     monkeypatch.setattr(webhook_queue, "connector_apply", counting)
+    monkeypatch.setattr(webhook_queue, "connector_kind", counting_kind)
     body = issue_body()
     first = server.http.post("/webhooks/jira/acme", content=body, headers=jira_headers(body, "same-id"))
     server.wait_idle()
@@ -327,10 +339,10 @@ def test_signed_body_that_is_not_a_trello_webhook_is_400(server: Server, body: b
 def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_in_a_process_of_their_own(tmp_path: Path) -> None:
     """`serve` wires the webhook queue to the alert evaluator (issue 10 §2): a signed delivery of
     a long-overdue Highest bug opens an SLA breach episode within seconds, and the evaluated
-    counter of /metrics covers the delivery. Evaluation runs in its own process, beside intake.
-    The second delivery comes after the evaluator's first whole evaluation and within a minute
-    of it, so it is evaluated for its own item only (`evaluate_and_dispatch(scope=...)`), and
-    opens its episode too."""
+    counter of /metrics covers the delivery. Evaluation runs in processes of its own, beside
+    intake: each delivery is evaluated for its own item only (`evaluate_and_dispatch(scope=...)`)
+    by one, while the other runs the whole evaluations. `/api/webhooks/evaluated` says when each
+    evaluation ended and how many deliveries were evaluated by then."""
     import re
 
     from trackpulse.server.lifecycle import start_schedule
@@ -354,6 +366,7 @@ def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_in_a_process_of_t
         body = json.loads(issue_body(issue_id, key))
         body["issue"]["fields"]["priority"] = {"name": "Highest"}
         raws.append(json.dumps(body).encode())
+    started = time.time()
     try:
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as http:
             for n, raw in enumerate(raws, start=1):
@@ -367,6 +380,12 @@ def test_serve_evaluates_the_alert_rules_after_a_webhook_batch_in_a_process_of_t
                     evaluated = float(m.group(1)) if m else 0.0
                     time.sleep(0.1)
                 assert evaluated >= n
+            progress = http.get("/api/webhooks/evaluated", headers={"Authorization": "Bearer api-token"}).json()
+            assert progress["evaluated"] == 2
+            times, counts = zip(*progress["marks"], strict=True)
+            assert started <= times[0] and list(times) == sorted(times) and times[-1] <= time.time()
+            assert list(counts) == sorted(counts) and counts[-1] == 2
+            assert http.get("/api/webhooks/evaluated").status_code == 401  # the API's token, as everywhere
             # The per-project gauges come from the evaluator's whole runs (after each sync, and
             # at least every minute): ask for one as a sync does, and both breaches show.
             app.state.tp.evaluator.notify()

@@ -73,7 +73,8 @@ def test_sigterm_mid_sync_exits_0_within_the_grace_and_the_next_start_resumes(tm
         try:
             a.wait_ready()
             _wait(lambda: _running(url), 30, "the sync never started")
-            time.sleep(2)
+            # Mid-sync: a page or more committed (a fixed sleep was too short on a loaded machine)
+            _wait(lambda: _items(url) > 0, 30, "the sync committed no page")
             rc, took = a.terminate()
             assert rc == 0, a.log.read_text()
             assert took < 8
@@ -81,11 +82,7 @@ def test_sigterm_mid_sync_exits_0_within_the_grace_and_the_next_start_resumes(tm
             a.stop_quietly()
         [row] = [r for r in job_runs(url) if r["job"] == "sync:jira"]
         assert row["status"] == "pending" and row["holder"] is None  # handed back, not lost
-        engine = sa.create_engine(url)
-        with engine.connect() as c:
-            before = c.execute(sa.text("SELECT count(*) FROM item")).scalar_one()
-        engine.dispose()
-        assert before > 0  # pages committed before the stop are kept
+        assert _items(url) > 0  # pages committed before the stop are kept
         b = Serve(cfg, tmp_path / "b.log")
         try:
             b.wait_ready()
@@ -95,6 +92,15 @@ def test_sigterm_mid_sync_exits_0_within_the_grace_and_the_next_start_resumes(tm
             assert b.terminate()[0] == 0
         finally:
             b.stop_quietly()
+
+
+def _items(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as c:
+            return int(c.execute(sa.text("SELECT count(*) FROM item")).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def _gone(pid: int) -> bool:

@@ -9,6 +9,11 @@ without its outbox rows, nor rows without their alert.
 Figure rules re-arm: when the condition no longer holds the open episode is closed, and the
 next time it holds a new episode (a new id, new deliveries) opens. An SLA breach never
 re-arms (`NEVER_REARM`): a clock breaches once in its life, so its one episode stays.
+
+Evaluations overlap (serve's scoped and whole evaluators, several instances): one that started
+earlier read older figures, so it never closes an episode opened by an evaluation as of a later
+instant (`opened_at` after its own `now`). Closed by stale figures, such an episode would open
+again at the next run: a second alert for one stretch.
 """
 
 from __future__ import annotations
@@ -109,7 +114,8 @@ def record(session: Session, cfg: AppConfig, rules: Sequence[AlertRuleConfig],
                 latest[key] = a
 
     for key, last in sorted(latest.items()):
-        if last.closed_at is None and key not in holding and last.when not in NEVER_REARM:
+        if (last.closed_at is None and key not in holding and last.when not in NEVER_REARM
+                and last.opened_at <= now):
             last.closed_at = now
             session.add(last)
             result.closed.append(last.id)

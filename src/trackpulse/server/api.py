@@ -83,6 +83,14 @@ def api_webhooks_pending(request: Request) -> dict[str, int]:
             "retrying": counts["retrying"], "failed": counts["failed"]}
 
 
+@router.get("/webhooks/evaluated")
+def api_webhooks_evaluated(request: Request, since: float = Query(0.0, ge=0.0)) -> dict[str, Any]:
+    """How far the alert rules have followed webhook intake: `evaluated` deliveries so far, and
+    `marks`, [unix time, evaluated so far] at the end of each evaluation since `since` (unix
+    seconds; the last 100,000 are kept), from which the lag of each delivery can be read."""
+    return _state(request).telemetry.evaluation_progress(since)
+
+
 @router.get("/webhooks/failed")
 def api_webhooks_failed(request: Request, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
     """Deliveries that can never apply as they are (or gave up after their retries), with the reason;

@@ -9,16 +9,17 @@ it runs in a child process with its own store connection: intake keeps its own p
 evaluation runs at the speed it has alone.
 
 The parent only counts: deliveries applied since the last request are sent as one number when
-the child is idle (a sync asks with 0), with the items they changed (source -> store item ids).
-The child evaluates the item rules (SLA clocks, WIP age) for those items only
+a child is idle (a sync asks with 0), with the items they changed (source -> store item ids).
+The scoped child evaluates the item rules (SLA clocks, WIP age) for those items only
 (`evaluate_and_dispatch(scope=...)`: ~30 ms of CPU, where a whole evaluation replays the
-store), and the whole rule set after a sync, when a batch changed what it cannot name (a
-sprint, a version), and at least every `WHOLE_EVERY_SECONDS` even when nothing arrives (what
-changes with time alone: a clock running into its target). It answers with how many its run
-covered and, after a whole run, the per-project figures of the report it built (the service's
-gauges read them instead of running the metrics again). Exactly once is the ledger's and
-the outbox's promise (ACTIONS.md "The service"), not this module's: a run cut off by a kill
-leaves nothing half-sent that the next run would repeat. The child ends when the parent asks, or when its end of the pipe closes (the parent died).
+store). The whole child evaluates the whole rule set after a sync, when a batch changed what it
+cannot name (a sprint, a version), and at least every `WHOLE_EVERY_SECONDS` even when nothing
+arrives (what changes with time alone: a clock running into its target). Each answers with how
+many its run covered and, after a whole run, the per-project figures of the report it built (the
+service's gauges read them instead of running the metrics again). Exactly once is the ledger's
+and the outbox's promise (ACTIONS.md "The service"), not this module's: a run cut off by a kill
+leaves nothing half-sent that the next run would repeat. The children end when the parent asks,
+or when their end of the pipe closes (the parent died).
 """
 
 from __future__ import annotations
@@ -60,82 +61,117 @@ def merge_scope(into: Scope, items: Scope) -> Scope:
 
 
 
-class ProcessEvaluator:
-    """`notify(n)` after n deliveries were applied (or a sync finished, n = 0); `done(n)` is told,
-    on a thread of this process, how many deliveries each finished evaluation covered."""
+class _Child:
+    """One evaluator process, the pipe to it and what it is to run next."""
 
-    def __init__(self, cfg: AppConfig, done: Callable[[int], None], name: str = "trackpulse-alerts") -> None:
+    def __init__(self, cfg: AppConfig, whole: bool, done: Callable[[int], None], name: str,
+                 on_figures: Callable[[Figures], None]) -> None:
         self.done = done
-        self.last_figures: tuple[float, Figures] | None = None  # (time.monotonic(), per-project figures)
-        self._pending = 0
-        self._scope: Scope = None  # what the next run must cover (None: everything)
-        self._wanted = False
-        self._busy = False
-        self._lock = threading.Lock()
+        self.on_figures = on_figures
+        self.pending = 0
+        self.scope: Scope = None
+        self.wanted = False
+        self.busy = False
+        self.lock = threading.Lock()
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
-        self._conn, child_end = ctx.Pipe()
-        self._proc = ctx.Process(target=_child_main, args=(cfg, child_end), name=name, daemon=True)
-        self._proc.start()
+        self.conn, child_end = ctx.Pipe()
+        self.proc = ctx.Process(target=_child_main, args=(cfg, child_end, whole), name=name, daemon=True)
+        self.proc.start()
         child_end.close()
-        self._reader = threading.Thread(target=self._read, name=f"{name}-results", daemon=True)
-        self._reader.start()
+        self.reader = threading.Thread(target=self._read, name=f"{name}-results", daemon=True)
+        self.reader.start()
 
-    def notify(self, n: int = 0, items: Scope = None) -> None:
-        """Evaluate soon, covering `n` more applied deliveries that changed `items` (source ->
-        store item ids; None, as after a sync: evaluate everything)."""
-        with self._lock:
-            self._pending += n
-            if self._wanted:
-                self._scope = merge_scope(self._scope, items)
+    def want(self, n: int, items: Scope) -> None:
+        with self.lock:
+            self.pending += n
+            if self.wanted:
+                self.scope = merge_scope(self.scope, items)
             else:
-                self._scope = None if items is None else {s: set(ids) for s, ids in items.items()}
-            self._wanted = True
+                self.scope = None if items is None else {s: set(ids) for s, ids in items.items()}
+            self.wanted = True
             self._send_if_idle()
 
     def _send_if_idle(self) -> None:
-        if self._busy or not self._wanted:
+        if self.busy or not self.wanted:
             return
-        n, scope, self._pending, self._wanted, self._scope = self._pending, self._scope, 0, False, None
+        n, scope, self.pending, self.wanted, self.scope = self.pending, self.scope, 0, False, None
         try:
-            self._conn.send((n, scope))
-            self._busy = True
+            self.conn.send((n, scope))
+            self.busy = True
         except (OSError, ValueError):  # the child is gone: nothing to evaluate with
-            log.error("the alert evaluator process has stopped; webhook batches are no longer evaluated")
+            log.error("an alert evaluator process has stopped; webhook batches are no longer evaluated")
 
     def _read(self) -> None:
         while True:
             try:
-                n, figures = self._conn.recv()
+                n, figures = self.conn.recv()
             except (EOFError, OSError):
                 return
             if figures is not None:
-                self.last_figures = (time.monotonic(), figures)
+                self.on_figures(figures)
             try:
                 self.done(n)
             except Exception:
                 log.exception("after-evaluation hook failed")
-            with self._lock:
-                self._busy = False
+            with self.lock:
+                self.busy = False
                 self._send_if_idle()
 
-    def stop(self, timeout: float = 3.0) -> None:
-        """Let a run in hand finish (within `timeout`), then end the child. A run cut short is
-        safe to cut: its ledger writes are one transaction, and a delivery claimed but not
-        recorded is retried under the outbox's rules (a comment is looked for before it is
-        posted again). `serve` must exit within its shutdown grace, so the wait is short."""
+    def ask_stop(self) -> None:
         try:
-            with self._lock:
-                self._conn.send(None)
+            with self.lock:
+                self.conn.send(None)
         except (OSError, ValueError):
             pass
-        self._proc.join(timeout)
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join(2)
-        self._conn.close()
+
+    def end(self, timeout: float) -> None:
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(2)
+        self.conn.close()
 
 
-def _child_main(cfg: AppConfig, conn: Connection) -> None:
+class ProcessEvaluator:
+    """`notify(n, items)` after n deliveries were applied (or a sync finished, n = 0); `done(n)`
+    is told, on a thread of this process, how many deliveries each finished evaluation covered.
+
+    Two child processes: one runs the scoped evaluations of webhook batches back to back, the
+    other the whole ones (after syncs, after a batch that changed what it cannot name, and at
+    least every `WHOLE_EVERY_SECONDS`). A whole run takes a second or more at a few hundred
+    items; in the same process every batch arriving meanwhile waited for it (the p99 of the
+    intake benchmark was that wait). The two write one ledger as two instances' evaluators do:
+    episodes open first-writer-wins and an evaluation as of an earlier instant never closes
+    what a later one opened (alerts.ledger)."""
+
+    def __init__(self, cfg: AppConfig, done: Callable[[int], None], name: str = "trackpulse-alerts") -> None:
+        self.last_figures: tuple[float, Figures] | None = None  # (time.monotonic(), per-project figures)
+        self._whole = _Child(cfg, True, done, f"{name}-whole", self._figures)
+        self._scoped = _Child(cfg, False, done, f"{name}-scoped", self._figures)
+
+    def _figures(self, figures: Figures) -> None:
+        self.last_figures = (time.monotonic(), figures)
+
+    def notify(self, n: int = 0, items: Scope = None) -> None:
+        """Evaluate soon, covering `n` more applied deliveries that changed `items` (source ->
+        store item ids; None, as after a sync: evaluate everything)."""
+        (self._whole if items is None else self._scoped).want(n, items)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Let the runs in hand finish (within `timeout`), then end the children. A run cut short
+        is safe to cut: its ledger writes are one transaction, and a delivery claimed but not
+        recorded is retried under the outbox's rules (a comment is looked for before it is
+        posted again). `serve` must exit within its shutdown grace, so the wait is short."""
+        for child in (self._scoped, self._whole):
+            child.ask_stop()
+        deadline = time.monotonic() + timeout
+        for child in (self._scoped, self._whole):
+            child.end(max(0.0, deadline - time.monotonic()))
+
+
+def _child_main(cfg: AppConfig, conn: Connection, whole_runs: bool) -> None:
+    """The loop of one evaluator: `whole_runs`, every run evaluates everything and one comes
+    unasked when due; otherwise every run is the scoped one it was asked for."""
     # Ctrl-C reaches the whole process group: the parent stops us in order (`stop`).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -159,7 +195,7 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
         while True:
             asked = True
             try:
-                if conn.poll(max(0.0, next_whole - time.monotonic())):
+                if conn.poll(max(0.0, next_whole - time.monotonic()) if whole_runs else None):
                     msg = conn.recv()
                     if msg is None:
                         return
@@ -169,7 +205,7 @@ def _child_main(cfg: AppConfig, conn: Connection) -> None:
             except (EOFError, OSError):
                 return
             t0 = time.monotonic()
-            whole = scope is None or t0 >= next_whole
+            whole = whole_runs
             figures: Any = None
             result = None
             try:

@@ -63,13 +63,13 @@ def start_schedule(state: ServerState) -> Any:
 
     runner = Runner(state.cfg, state.store, events=state.telemetry)
     state.runner = runner
-    state.evaluator = ProcessEvaluator(state.cfg, state.telemetry.webhook_evaluated.inc)
+    state.evaluator = ProcessEvaluator(state.cfg, state.telemetry.evaluated)
     runner.evaluate_elsewhere = state.evaluator.notify
     if state.cfg.alerts.rules:
         state.webhooks.on_batch = state.evaluator.notify
     else:  # nothing to evaluate: a batch is evaluated once applied
-        evaluated = state.telemetry.webhook_evaluated
-        state.webhooks.on_batch = lambda n, _items: evaluated.inc(n)
+        evaluated = state.telemetry.evaluated
+        state.webhooks.on_batch = lambda n, _items: evaluated(n)
     runner.start()
     return runner
 
