@@ -27,6 +27,10 @@ NS_PER_DAY = 86400 * NS_PER_SECOND
 
 Instant: TypeAlias = str | datetime | pd.Timestamp
 
+# Frames of at most this many rows (a scoped alert evaluation's few items) take plain-Python
+# paths where pandas' fixed costs (an index, a groupby: a millisecond each) dominate.
+SMALL = 2000
+
 
 class MetricsInputError(TrackpulseError):
     """The frames or settings handed to the metrics engine break the input contract."""

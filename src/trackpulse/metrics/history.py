@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trackpulse.metrics.frames import NAT, MetricsInput, MetricsInputError, instants_ns, str_array
+from trackpulse.metrics.frames import NAT, SMALL, MetricsInput, MetricsInputError, instants_ns, str_array
 
 CATEGORY_CODES = {"todo": 0, "in_progress": 1, "done": 2}
 CATEGORY_NAMES = ("todo", "in_progress", "done")
@@ -422,6 +422,14 @@ def _project_codes(items: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         return pd.DataFrame({"source": pd.Series(dtype=object), "project": pd.Series(dtype=object)}), np.zeros(
             0, dtype=np.int64
         )
+    if len(items) <= SMALL:  # a scoped evaluation's few items: a groupby's set-up costs milliseconds
+        pairs = list(zip(items["source"].tolist(), items["project"].tolist(), strict=True))
+        if all(isinstance(s, str) and isinstance(p, str) for s, p in pairs):
+            uniq = sorted(set(pairs))
+            code = {pair: n for n, pair in enumerate(uniq)}
+            return (pd.DataFrame({"source": pd.Series([s for s, _ in uniq], dtype=object),
+                                  "project": pd.Series([p for _, p in uniq], dtype=object)}),
+                    np.fromiter((code[pair] for pair in pairs), dtype=np.int64, count=len(pairs)))
     keys = items[["source", "project"]].astype(object)
     grouped = keys.groupby(["source", "project"], sort=True)
     codes = grouped.ngroup().to_numpy(dtype=np.int64)

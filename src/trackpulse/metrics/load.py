@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from trackpulse.config import AppConfig
+from trackpulse.metrics.frames import SMALL
 from trackpulse.store.db import Store, of_items
 from trackpulse.store.models import (
     AssigneeChange,
@@ -248,9 +249,19 @@ def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=["history_id"]).reset_index(drop=True)
 
 
+def _category(value: Any) -> Any:
+    """A status missing from the catalogue (deleted from the workflow) counts as todo."""
+    return "todo" if value is None or pd.isna(value) else value
+
+
 def _lookup(cat: pd.Series, frame: pd.DataFrame, column: str) -> pd.Series:
     if frame.empty:
         return pd.Series([], dtype=object)
+    if len(frame) <= SMALL:  # a few items' rows: a dict beats a MultiIndex's set-up
+        table = dict(zip(cat.index.tolist(), cat.tolist(), strict=True))
+        out = [None if pd.isna(sid) else _category(table.get((src, sid)))
+               for src, sid in zip(frame["source"].tolist(), frame[column].tolist(), strict=True)]
+        return pd.Series(out, index=frame.index, dtype=object)
     idx = pd.MultiIndex.from_arrays([frame["source"], frame[column]])
     values = cat.reindex(idx).to_numpy(dtype=object)
     # A status missing from the catalogue (deleted from the workflow) counts as todo.
