@@ -103,6 +103,10 @@ def _items(url: str) -> int:
         engine.dispose()
 
 
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def _gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -126,6 +130,16 @@ def test_the_alert_evaluator_process_ends_with_its_serve_however_serve_ends(
     try:
         serve.wait_ready()
         kids = _wait(lambda: child_pids(serve.proc.pid), 30, "serve started no evaluator process")
+        # Two evaluators (beside multiprocessing's resource tracker): the scoped one at serve's
+        # niceness, the whole one (background work) 5 below it.
+        base = _nice(serve.proc.pid)
+
+        def evaluators() -> list[int]:
+            return sorted(_nice(k) for k in child_pids(serve.proc.pid)
+                          if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text())
+
+        _wait(lambda: evaluators() == [base, base + 5], 30,
+              "not one scoped evaluator at serve's niceness and one whole evaluator 5 below")
         if how == "SIGTERM":
             rc, _ = serve.terminate()
             assert rc == 0, serve.log.read_text()
