@@ -255,21 +255,36 @@ def _apply_one(s: Session, source: str, m: jm.JiraMapping, batch: Batch, body: d
 
 
 def apply_webhooks(
-    store: Store, source_cfg: JiraSourceConfig, deliveries: Sequence[tuple[dict[str, Any], Mapping[str, str]]]
+    store: Store,
+    source_cfg: JiraSourceConfig,
+    deliveries: Sequence[tuple[dict[str, Any], Mapping[str, str]]],
+    *,
+    session: Session | None = None,
 ) -> list[WebhookResult | WebhookRejected]:
     """Apply deliveries in order, in one transaction: per delivery what it did, or why it was
     rejected (a rejected delivery writes nothing; the others still apply). A store error
-    aborts the whole transaction and is raised: the caller tries the deliveries one by one."""
-    out: list[WebhookResult | WebhookRejected] = []
+    aborts the whole transaction and is raised: the caller tries the deliveries one by one.
+
+    With `session`, the writes go into that session's transaction, which the caller commits or
+    rolls back (the webhook queue's intake stores, applies and marks deliveries processed in one
+    transaction); without, `store` opens and commits a transaction of its own."""
+    if session is not None:
+        return _apply_in(session, source_cfg, deliveries)
     with store.transaction() as s:
-        batch = Batch(s, source_cfg.name)
-        m = mapping_for(s, source_cfg)
-        for body, headers in deliveries:
-            try:
-                out.append(_apply_one(s, source_cfg.name, m, batch, body, headers))
-            except WebhookRejected as exc:
-                out.append(exc)
-        batch.flush()
+        return _apply_in(s, source_cfg, deliveries)
+
+
+def _apply_in(s: Session, source_cfg: JiraSourceConfig,
+              deliveries: Sequence[tuple[dict[str, Any], Mapping[str, str]]]) -> list[WebhookResult | WebhookRejected]:
+    out: list[WebhookResult | WebhookRejected] = []
+    batch = Batch(s, source_cfg.name)
+    m = mapping_for(s, source_cfg)
+    for body, headers in deliveries:
+        try:
+            out.append(_apply_one(s, source_cfg.name, m, batch, body, headers))
+        except WebhookRejected as exc:
+            out.append(exc)
+    batch.flush()
     return out
 
 

@@ -10,6 +10,10 @@ once in `trackpulse.connectors.registry.CONNECTORS` as a `ConnectorKind`:
   delivery through the same mapping as a sync and writes it with `trackpulse.store.writer`.
   It needs no HTTP client of its own, so the webhook queue calls it without opening a
   connector. It raises `WebhookRejected` for a body that can never apply;
+- optionally `apply_webhooks(store, source_cfg, deliveries, *, session=None)`, the batch path
+  (`ApplyWebhooks` below): many deliveries in one transaction, or inside the caller's
+  `session` when given (the webhook queue applies new deliveries in the transaction that
+  stores them);
 - `describe_cursor(entity, value) -> CursorView` says what one of its `sync_cursor` rows
   means, so `status` never guesses a connector's cursor format.
 
@@ -130,8 +134,16 @@ class Connector(Protocol):
 
 
 ApplyWebhook = Callable[[Any, Any, dict[str, Any], Mapping[str, str]], WebhookResult]
-# Many deliveries of one source in one transaction: per delivery its result or the rejection.
-ApplyWebhooks = Callable[[Any, Any, Sequence[tuple[dict[str, Any], Mapping[str, str]]]], list[Any]]
+
+
+class ApplyWebhooks(Protocol):
+    """Many deliveries of one source in one transaction: per delivery its result or the
+    rejection (`WebhookRejected`, which writes nothing). A store error is raised. With
+    `session` (a `sqlalchemy.orm.Session` inside a transaction) it writes there and neither
+    begins nor commits; without, it opens and commits a transaction of its own on `store`."""
+
+    def __call__(self, store: Any, source_cfg: Any, deliveries: Sequence[tuple[dict[str, Any], Mapping[str, str]]],
+                 *, session: Any = None) -> list[Any]: ...
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,23 @@
-"""The durable webhook queue: store first, answer fast, apply in the background.
+"""The durable webhook queue: store first, answer fast, apply in the same commit or in the background.
 
 Trackers retry slow or failed deliveries and give up after a while, so a delivery is
-committed to `WebhookDelivery` before we answer, and the tracker-specific work (the
-connector's `apply_webhook`, found in `trackpulse.connectors.registry`) runs later on one
-worker thread. One thread on purpose: deliveries are applied in arrival order and never race
-each other on the same item. What has queued up meanwhile is applied as one batch: one
-transaction through the connector's `apply_webhooks` (a few statements for the lot) and one
-statement marking them processed, so intake keeps up with bursts instead of paying a handful
-of round trips per delivery.
+committed to `WebhookDelivery` before we answer. Deliveries that arrive together are stored by
+one intake thread in one transaction (group commit). The tracker-specific work (the
+connector's `apply_webhook`, found in `trackpulse.connectors.registry`) is done in one of two
+ways, never both at once (one lock), so deliveries are applied in arrival order and never race
+each other on the same item:
+- fused, when the worker has nothing outstanding and the connector has a batch path
+  (`apply_webhooks`; Jira): the intake transaction that stores the new deliveries also applies
+  them, inside a SAVEPOINT in the same session, and marks them processed; one commit, then the
+  HTTP answers. The savepoint keeps the stored rows whatever the apply does: a delivery the
+  connector rejects stays pending, and any error in the savepoint (on PostgreSQL also a lock
+  held elsewhere for more than `FUSED_LOCK_TIMEOUT`) rolls back only the apply; those
+  deliveries go to the worker, which records why one fails. Trello deliveries always do;
+- on one worker thread otherwise (busy worker, a backlog, retries, deliveries stored before a
+  restart). What has queued up meanwhile is applied as one batch: one transaction through the
+  connector's `apply_webhooks` (a few statements for the lot) and one statement marking them
+  processed, so intake keeps up with bursts instead of paying a handful of round trips per
+  delivery.
 
 A delivery id seen before is a duplicate (Jira retries keep `X-Atlassian-Webhook-Identifier`;
 Trello's action id is unique) and is not applied again.
@@ -40,6 +50,7 @@ from typing import Any, Literal
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from trackpulse.config import AppConfig, JiraSourceConfig, TrelloSourceConfig
@@ -93,6 +104,10 @@ def backoff_seconds(attempts: int, base: float) -> float:
 
 # The most deliveries one intake transaction stores.
 INTAKE_MAX = 500
+# PostgreSQL: how long the fused apply waits for a row lock someone else holds (a sync's page,
+# another instance's batch) before it gives the deliveries to the worker, which waits as long as
+# it takes. The HTTP answers wait on the fused apply, so it must not wait long.
+FUSED_LOCK_TIMEOUT = "500ms"
 
 
 @dataclass
@@ -122,6 +137,27 @@ def _pending() -> Any:
     return sa.and_(col(WebhookDelivery.processed_at).is_(None), col(WebhookDelivery.failed_at).is_(None))
 
 
+def _mark_processed(source: str, ids: list[str]) -> Any:
+    """One statement marking applied deliveries processed (a try more, no error). Run on the
+    session's connection: the ORM's bulk UPDATE would look for loaded rows to refresh (none are)."""
+    return (sa.update(WebhookDelivery)
+            .where(col(WebhookDelivery.source) == source, col(WebhookDelivery.delivery_id).in_(ids))
+            .values(processed_at=datetime.now(UTC), attempts=sa.func.coalesce(col(WebhookDelivery.attempts), 0) + 1,
+                    retry_at=None, error=None, failure=None))
+
+
+Touched = dict[str, set[str]] | None
+
+
+def _touched_with(touched: Touched, source: str, items: tuple[str, ...] | None) -> Touched:
+    """`touched` with what an applied delivery changed, for `on_batch` (None wins: evaluate everything)."""
+    if touched is None or items is None:
+        return None
+    if items:
+        touched.setdefault(source, set()).update(items)
+    return touched
+
+
 class WebhookQueue:
     def __init__(
         self,
@@ -148,15 +184,19 @@ class WebhookQueue:
         self._queued: set[tuple[str, str]] = set()  # on the queue or being applied
         self._outstanding = 0
         self._idle = threading.Condition()
+        # Held while deliveries are applied, by the worker (a batch) or by the intake thread
+        # (the fused path, which only tries it without waiting): never two applies at once.
+        self._apply_lock = threading.Lock()
         self._next_scan = 0.0  # time.monotonic() of the next look for due retries
         self._thread: threading.Thread | None = None
         self._intake: list[_Ticket] = []
         self._intake_cv = threading.Condition()
         self._intake_thread: threading.Thread | None = None
-        # Called by the worker after each applied batch with its size and the items it changed
-        # (source -> store item ids; None when a delivery may have changed figures of items it
-        # does not name): alerts in the loop. It must return quickly: `serve` hands both to the
-        # alert evaluator process.
+        # Called after each applied batch (by the worker, or by the intake thread after a fused
+        # commit) with its size and the items it changed (source -> store item ids; None when a
+        # delivery may have changed figures of items it does not name): alerts in the loop. It
+        # must return quickly and be thread-safe: `serve` hands both to the alert evaluator
+        # process.
         self.on_batch: Callable[[int, dict[str, set[str]] | None], None] | None = None
         self._touched: dict[str, set[str]] | None = {}
 
@@ -166,9 +206,10 @@ class WebhookQueue:
         self, source: str, delivery_id: str, event: str, body: dict[str, Any], headers: Mapping[str, str]
     ) -> bool:
         """Store a verified delivery; False when it was seen before. Returns once the row is
-        committed. Deliveries that arrive together are committed together (group commit, one
-        transaction and one INSERT for all of them) by the intake thread, so a burst costs a
-        few transactions a second, not one per delivery."""
+        committed (and, on the fused path, applied in that same commit). Deliveries that arrive
+        together are committed together (group commit, one transaction and one INSERT for all
+        of them) by the intake thread, so a burst costs a few transactions a second, not one
+        per delivery."""
         ticket = self._submit(source, delivery_id, event, body, headers, None)
         ticket.done.wait()
         return self._outcome(ticket)
@@ -215,22 +256,96 @@ class WebhookQueue:
         first: dict[tuple[str, str], _Ticket] = {}
         for t in tickets:  # a repeat inside one batch is a duplicate of its first occurrence
             first.setdefault((t.row["source"], t.row["delivery_id"]), t)
+        fused = self._fuse_begin()
+        applied: dict[tuple[str, str], WebhookResult] = {}
         try:
             with self.store.transaction() as s:
                 created = insert_new(s, WebhookDelivery, [t.row for t in first.values()])
+                if fused and created:
+                    applied = self._apply_fused(s, [(k, t) for k, t in first.items() if k in created])
         except Exception as exc:  # noqa: BLE001 - handed to every caller waiting on this commit
             for t in tickets:
                 t.error = exc
                 t.finish()
             return
+        finally:
+            if fused:
+                self._apply_lock.release()
+        touched: Touched = {}
         for key, t in first.items():
             if key in created:
                 t.created = True
+                result = applied.get(key)
+                if result is not None:
+                    touched = _touched_with(touched, key[0], result.items)
+                    continue
                 self._headers[key] = t.headers
                 self._bodies[key] = t.row["body"]
                 self._enqueue(*key)
         for t in tickets:
             t.finish()
+        if not applied:
+            return
+        for source, _ in applied:
+            src = self._source_cfg(source)
+            self.telemetry.delivery(source, src.kind if src else "unknown", "processed")
+        if self.on_batch is not None:
+            try:
+                self.on_batch(len(applied), touched)
+            except Exception:
+                log.exception("after-batch hook failed")
+
+    def _fuse_begin(self) -> bool:
+        """May this intake batch be applied in its own transaction? Only when the worker runs
+        (it has queued what was pending before, and it will take what the fused path leaves),
+        has nothing outstanding (what is queued is older and goes first) and is not applying
+        (the apply lock is taken without waiting; True means it is held)."""
+        if self._thread is None or self._apply_for_kind is not None:
+            return False
+        with self._idle:
+            if self._outstanding:
+                return False
+        return self._apply_lock.acquire(blocking=False)
+
+    def _apply_fused(self, s: Session, new: list[tuple[tuple[str, str], _Ticket]]) -> dict[tuple[str, str], WebhookResult]:
+        """Apply newly stored deliveries in the intake transaction `s`, inside a SAVEPOINT,
+        through each source's batch path, and mark the applied ones processed. Returns what
+        applied; what does not appear (a source without a batch path, a delivery the connector
+        rejected, everything when the savepoint failed) is left pending for the worker."""
+        by_source: dict[str, list[tuple[str, _Ticket]]] = {}
+        for (source, delivery_id), t in new:
+            by_source.setdefault(source, []).append((delivery_id, t))
+        plans = []
+        for source, entries in by_source.items():
+            src = self._source_cfg(source)
+            batch_fn = connector_kind(src.kind).apply_webhooks if src is not None else None
+            if src is not None and batch_fn is not None:
+                plans.append((source, src, batch_fn, entries))
+        if not plans:
+            return {}
+        applied: dict[tuple[str, str], WebhookResult] = {}
+        try:
+            with s.begin_nested():
+                if self.store.dialect == "postgresql":
+                    # Undone with the savepoint when it rolls back; else it ends with the commit.
+                    s.execute(sa.text(f"SET LOCAL lock_timeout = '{FUSED_LOCK_TIMEOUT}'"))
+                for source, src, batch_fn, entries in plans:
+                    results = batch_fn(self.store, src, [(t.row["body"], httpx.Headers(t.headers))
+                                                         for _, t in entries], session=s)
+                    ok = []
+                    for (delivery_id, _), result in zip(entries, results, strict=True):
+                        if isinstance(result, BaseException):
+                            continue  # rejected: the worker tries it alone and records why
+                        log.debug("webhook %s/%s: %s", source, delivery_id, result)
+                        applied[(source, delivery_id)] = result
+                        ok.append(delivery_id)
+                    if ok:
+                        s.connection().execute(_mark_processed(source, ok))
+        except Exception as exc:  # noqa: BLE001 - the worker applies them, and records why one fails
+            log.info("webhook deliveries not applied at intake (%s: %s); the worker applies them",
+                     type(exc).__name__, " ".join(str(exc).split())[:200])
+            return {}
+        return applied
 
     def _enqueue(self, source: str, delivery_id: str) -> None:
         with self._idle:
@@ -295,7 +410,8 @@ class WebhookQueue:
             self._touched = {}
             try:
                 if keys:
-                    self._process_batch(keys)
+                    with self._apply_lock:
+                        self._process_batch(keys)
             except Exception:
                 log.exception("webhook deliveries %s could not be processed", ", ".join("/".join(k) for k in keys))
             finally:
@@ -395,12 +511,7 @@ class WebhookQueue:
 
     def _touch(self, source: str, items: tuple[str, ...] | None) -> None:
         """Note what an applied delivery changed, for `on_batch` (None wins: evaluate everything)."""
-        if self._touched is None:
-            return
-        if items is None:
-            self._touched = None
-        elif items:
-            self._touched.setdefault(source, set()).update(items)
+        self._touched = _touched_with(self._touched, source, items)
 
     def _pending_rows(self, source: str, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
         """(delivery id, body) of the stored deliveries among `ids` still to apply, in the order
@@ -430,10 +541,7 @@ class WebhookQueue:
         if not ids:
             return
         with self.store.transaction() as s:
-            s.execute(sa.update(WebhookDelivery)
-                      .where(col(WebhookDelivery.source) == source, col(WebhookDelivery.delivery_id).in_(ids))
-                      .values(processed_at=datetime.now(UTC), attempts=sa.func.coalesce(col(WebhookDelivery.attempts), 0) + 1,
-                              retry_at=None, error=None, failure=None))
+            s.connection().execute(_mark_processed(source, ids))
 
     def _process(self, source: str, delivery_id: str) -> None:
         self._bodies.pop((source, delivery_id), None)  # read back below: the row is the truth here
