@@ -14,18 +14,18 @@ rule (defects open), for which each batch means a whole evaluation; `--no-alerts
 
     .venv/bin/python bench/bench_webhook_intake.py --seconds 20
 
-Figures (2026-12-03, 2 cores shared by the sender, serve, its evaluator process and PostgreSQL;
+Figures (2026-12-03, 2 cores shared by the sender, serve, its evaluator processes and PostgreSQL;
 300 issues, 211 deliveries a second, 5% duplicates, 0 lost in every run):
 
-    --rules item, 60 s       p50 158 ms, p95 245 ms, p99 425 ms; serve 3.2 ms CPU per delivery,
-                             evaluator 35 s CPU; peak 248 MB
-    --rules item, 20 s       p50 318 ms, p95 460 ms, p99 579 ms (before scoped runs, the same
-                             rules: p50 1.9 s, p99 8.4 s, the start-up evaluation included)
-    --rules project, 20 s    p50 455 ms, p95 658 ms, p99 761 ms (morning: p50 864 ms, p99 2.1 s)
-    --no-alerts, 20 s        p50 34 ms, p95 70 ms, p99 118 ms (p99 336 ms while serve computed the
-                             per-project gauges itself)
-The target, p99 50 ms, is not met: a scoped run still costs ~30 ms of CPU (pandas frames for a
-few items), and the two cores are saturated.
+    --rules item, 20 s       p50 119 ms, p95 174 ms, p99 210 ms, max 276 ms; serve 3.5 ms CPU per
+                             delivery, scoped evaluator 14.8 s CPU; peak 229 MB (fused intake,
+                             two evaluators, http.client sender)
+    --rules item, 60 s       p50 269 ms, p95 425 ms, p99 495 ms, max 558 ms (two evaluators,
+                             before fused intake); one evaluator: p99 425-782 ms, max 0.9 s
+    --no-alerts, 20 s        p50 12-45 ms, p99 25-106 ms with fused intake (p50 57-221 ms, p99
+                             139-1091 ms before it, alternating runs)
+The target, p99 50 ms, is not met with rules: a scoped run still costs ~44 ms of CPU (pandas
+frames for a few items), and the two cores are saturated.
 """
 
 from __future__ import annotations
